@@ -1,0 +1,88 @@
+//! Packet → TCP [`Segment`] of a mail connection, or the counted reason why not.
+//!
+//! Headers are checked once here; nothing downstream indexes raw packet bytes again. A packet
+//! of another connection is rejected from its headers alone, without allocating.
+
+mod ip;
+mod link;
+mod tcp;
+
+use crate::config::{PortMap, Protocol};
+use crate::source::Packet;
+use std::net::SocketAddr;
+
+pub use tcp::TcpFlags;
+
+/// One TCP segment of a connection on a mail port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment<'a> {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+    pub window: u16,
+    /// The payload bytes that were captured.
+    pub payload: &'a [u8],
+    /// The payload length on the wire (from the IP header); more than `payload.len()` when the
+    /// snap length cut the frame, and reassembly reports the missing tail as a gap.
+    pub payload_len: u32,
+    /// The mail protocol of whichever port matched (destination port first).
+    pub protocol: Protocol,
+}
+
+/// Why a packet is not a mail segment. A closed set: it is the `result` label of
+/// `mailtap_packets_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Skip {
+    /// A link type mailtap does not decode.
+    UnsupportedLink,
+    /// Not IPv4 or IPv6 (ARP, LLDP, ...).
+    NotIp,
+    /// IP, but not TCP (UDP, ICMP, ...).
+    NotTcp,
+    /// An IP fragment; mailtap does not reassemble IP (mail servers do not fragment TCP).
+    Fragment,
+    /// A header that contradicts itself (bad lengths, bad version, bad data offset).
+    Malformed,
+    /// The capture holds less of the frame than its headers need.
+    Truncated,
+    /// TCP, but neither port is a mail port.
+    NotMailPort,
+}
+
+impl Skip {
+    pub const ALL: [Skip; 7] = [
+        Skip::UnsupportedLink,
+        Skip::NotIp,
+        Skip::NotTcp,
+        Skip::Fragment,
+        Skip::Malformed,
+        Skip::Truncated,
+        Skip::NotMailPort,
+    ];
+
+    /// The metric label value.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Skip::UnsupportedLink => "unsupported_link",
+            Skip::NotIp => "not_ip",
+            Skip::NotTcp => "not_tcp",
+            Skip::Fragment => "fragment",
+            Skip::Malformed => "malformed",
+            Skip::Truncated => "truncated",
+            Skip::NotMailPort => "not_mail_port",
+        }
+    }
+
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Decode one captured frame: link layer, IP, TCP, then the port check.
+pub fn decode<'a>(packet: &Packet<'a>, ports: &PortMap) -> Result<Segment<'a>, Skip> {
+    let ip_packet = link::strip(packet.link, packet.data)?;
+    let ip = ip::parse(ip_packet)?;
+    tcp::parse(ip, ports)
+}

@@ -1,0 +1,97 @@
+//! [`SessionRecord`]: the one result type. Every sink consumes it; none parses packets.
+//! Its JSON form is a contract (../shared/DESIGN.md): field names and value spellings are fixed.
+
+use crate::config::Protocol;
+use crate::session::anomaly::Anomalies;
+use crate::source::Timestamp;
+use serde::Serialize;
+use std::net::SocketAddr;
+
+/// How, and whether, a session was encrypted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encryption {
+    /// No TLS at all.
+    Plaintext,
+    /// Upgraded in-band (SMTP STARTTLS, IMAP STARTTLS, POP3 STLS).
+    Starttls,
+    /// TLS from the first byte (465, 993, 995, or a client opening with a ClientHello).
+    ImplicitTls,
+    /// STARTTLS was asked for and refused; the session went on in clear.
+    StarttlsRefused,
+    /// Signs that a middlebox removed STARTTLS (see `anomalies` for which).
+    StarttlsStripped,
+    /// A TLS handshake began but did not complete.
+    TlsFailed,
+    /// Not enough of the dialogue was seen to say.
+    Unknown,
+}
+
+impl Encryption {
+    pub const ALL: [Encryption; 7] = [
+        Encryption::Plaintext,
+        Encryption::Starttls,
+        Encryption::ImplicitTls,
+        Encryption::StarttlsRefused,
+        Encryption::StarttlsStripped,
+        Encryption::TlsFailed,
+        Encryption::Unknown,
+    ];
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            Encryption::Plaintext => "plaintext",
+            Encryption::Starttls => "starttls",
+            Encryption::ImplicitTls => "implicit_tls",
+            Encryption::StarttlsRefused => "starttls_refused",
+            Encryption::StarttlsStripped => "starttls_stripped",
+            Encryption::TlsFailed => "tls_failed",
+            Encryption::Unknown => "unknown",
+        }
+    }
+}
+
+/// One mail connection, as the sensor judged it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionRecord {
+    pub ts_start: Timestamp,
+    pub ts_end: Timestamp,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub protocol: Protocol,
+    pub encryption: Encryption,
+    pub starttls_offered: bool,
+    pub starttls_attempted: bool,
+    pub tls: Option<TlsInfo>,
+    /// SASL or protocol login mechanism names used before any TLS (`PLAIN`, `LOGIN`, `USER`).
+    pub cleartext_auth: Vec<String>,
+    /// Messages whose content crossed the wire unencrypted.
+    pub cleartext_messages: u64,
+    /// Payload bytes in each direction, by sequence space (retransmissions counted once).
+    pub bytes_to_server: u64,
+    pub bytes_to_client: u64,
+    pub anomalies: Anomalies,
+}
+
+/// What the TLS handshake showed. Filled by the TLS analyzer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TlsInfo {
+    pub version: Option<String>,
+    pub cipher_suite: Option<String>,
+    pub key_exchange: Option<String>,
+    pub group: Option<String>,
+    pub forward_secret: Option<bool>,
+    pub post_quantum: Option<bool>,
+    pub server_name: Option<String>,
+    pub resumed: bool,
+    pub established: bool,
+    pub alert: Option<String>,
+    pub weaknesses: Vec<String>,
+    pub certificate: CertificateInfo,
+}
+
+/// The server certificate's verdict (TLS 1.3 certificates are encrypted: `hidden`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CertificateInfo {
+    pub status: String,
+}

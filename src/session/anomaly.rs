@@ -1,0 +1,145 @@
+//! Odd things seen on a connection: a closed set, so they can feed a record and a counter.
+//!
+//! Each variant says in one line what was seen and which rule it breaks. Grouped by the layer
+//! that reports it; add new variants to the group they belong to.
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Anomaly {
+    // --- transport (flow table, reassembly) ---
+    /// Retransmitted bytes differ from the first copy (RFC 9293 §3.10.7.4); the first copy won.
+    ConflictingOverlap,
+    /// The connection was picked up after its handshake; the start of the dialogue is unknown.
+    MidstreamPickup,
+    /// Only one direction of the connection was on the wire.
+    OneSided,
+    /// A segment lies far outside any plausible window (RFC 9293 §3.10.7.4); ignored.
+    OutOfWindow,
+    /// Out-of-order bytes exceeded the reassembly caps; a gap was declared to move on.
+    ReassemblyOverflow,
+    /// The flow was evicted from a full flow table before it ended.
+    Evicted,
+
+    // --- cleartext dialogue (SMTP, IMAP, POP3) ---
+    /// A line longer than the protocol allows (RFC 5321 §4.5.3.1.4–5, RFC 9051 §4); cut.
+    LineTooLong,
+    /// A line ended by a bare LF instead of CRLF (RFC 5321 §2.3.8).
+    BareLf,
+    /// A reply with no pending command to pair it with (RFC 5321 §4.2, RFC 2920 §3.1).
+    UnpairedReply,
+    /// Bytes that are not a well-formed command or reply for the protocol.
+    ProtocolViolation,
+    /// A command sent before the greeting, or before the reply it must wait for (RFC 2920 §3.1).
+    PrematureCommand,
+    /// Cleartext on a port that is TLS from the first byte (RFC 8314 §3.3).
+    CleartextOnImplicitTlsPort,
+    /// TLS bytes after STARTTLS was refused (RFC 3207 §4).
+    TlsAfterRefusedStarttls,
+    /// Cleartext after a STARTTLS that was accepted: TLS never started (RFC 3207 §4.2).
+    CleartextAfterStarttls,
+    /// The STARTTLS capability masked to the same length (`XXXXXXXA`): a stripping middlebox.
+    StarttlsCapabilityMasked,
+    /// The client's STARTTLS command rewritten on the way (`XXXXXXXX`): a stripping middlebox.
+    StarttlsCommandRewritten,
+    /// STARTTLS refused as unknown (5xx / BAD / -ERR) right after the same server offered it.
+    StarttlsRejectedAfterOffer,
+    /// The dialogue continued after a gap in the stream; what it says next may be misread.
+    DialogueGap,
+
+    // --- TLS handshake ---
+    /// Bytes that do not parse as a TLS record or handshake message (RFC 8446 §5.1).
+    TlsMalformed,
+    /// A TLS record longer than 2^14 + 2048 bytes, or of length 0 where that is not allowed.
+    TlsRecordLength,
+    /// A ServerHello before any ClientHello (RFC 8446 §4.1).
+    ServerHelloFirst,
+    /// Both sides sent a ClientHello.
+    ClientHelloBothWays,
+    /// The handshake was larger than mailtap reads; judged on what was seen.
+    HandshakeTooLarge,
+}
+
+impl Anomaly {
+    /// The metric label value and the name in the session record.
+    pub fn label(self) -> &'static str {
+        match self {
+            Anomaly::ConflictingOverlap => "conflicting_overlap",
+            Anomaly::MidstreamPickup => "midstream_pickup",
+            Anomaly::OneSided => "one_sided",
+            Anomaly::OutOfWindow => "out_of_window",
+            Anomaly::ReassemblyOverflow => "reassembly_overflow",
+            Anomaly::Evicted => "evicted",
+            Anomaly::LineTooLong => "line_too_long",
+            Anomaly::BareLf => "bare_lf",
+            Anomaly::UnpairedReply => "unpaired_reply",
+            Anomaly::ProtocolViolation => "protocol_violation",
+            Anomaly::PrematureCommand => "premature_command",
+            Anomaly::CleartextOnImplicitTlsPort => "cleartext_on_implicit_tls_port",
+            Anomaly::TlsAfterRefusedStarttls => "tls_after_refused_starttls",
+            Anomaly::CleartextAfterStarttls => "cleartext_after_starttls",
+            Anomaly::StarttlsCapabilityMasked => "starttls_capability_masked",
+            Anomaly::StarttlsCommandRewritten => "starttls_command_rewritten",
+            Anomaly::StarttlsRejectedAfterOffer => "starttls_rejected_after_offer",
+            Anomaly::DialogueGap => "dialogue_gap",
+            Anomaly::TlsMalformed => "tls_malformed",
+            Anomaly::TlsRecordLength => "tls_record_length",
+            Anomaly::ServerHelloFirst => "server_hello_first",
+            Anomaly::ClientHelloBothWays => "client_hello_both_ways",
+            Anomaly::HandshakeTooLarge => "handshake_too_large",
+        }
+    }
+}
+
+/// The anomalies of one session: each kind once, in the order first seen, bounded by the enum.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Anomalies(Vec<Anomaly>);
+
+impl Anomalies {
+    pub fn add(&mut self, a: Anomaly) {
+        if !self.0.contains(&a) {
+            self.0.push(a);
+        }
+    }
+
+    pub fn contains(&self, a: Anomaly) -> bool {
+        self.0.contains(&a)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Anomaly> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Anomalies {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_matches_serialized_name() {
+        for a in [Anomaly::ConflictingOverlap, Anomaly::CleartextOnImplicitTlsPort] {
+            let json = serde_json::to_string(&a).unwrap();
+            assert_eq!(json, format!("\"{}\"", a.label()));
+        }
+    }
+
+    #[test]
+    fn each_kind_is_kept_once_in_first_seen_order() {
+        let mut list = Anomalies::default();
+        list.add(Anomaly::BareLf);
+        list.add(Anomaly::OneSided);
+        list.add(Anomaly::BareLf);
+        assert_eq!(serde_json::to_string(&list).unwrap(), r#"["bare_lf","one_sided"]"#);
+    }
+}

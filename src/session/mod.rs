@@ -1,0 +1,3 @@
+//! One mail connection: cleartext dialogue, STARTTLS hand-off, TLS handshake, then bypass.
+
+pub mod anomaly;

@@ -1,0 +1,88 @@
+//! Packet sources: where packets come from, and the small value each one yields.
+//!
+//! A source hands out borrowed [`Packet`]s one at a time; nothing downstream keeps them, so a
+//! source can reuse its buffer for every packet.
+
+pub mod file;
+
+pub use pcap_parser::Linktype;
+
+use std::fmt;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Packet time: nanoseconds since the Unix epoch, as the capture recorded it.
+///
+/// All timeouts run on this clock, never on the wall clock, so a replay is deterministic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    pub const ZERO: Timestamp = Timestamp(0);
+
+    pub const fn from_nanos(nanos: u64) -> Self {
+        Timestamp(nanos)
+    }
+
+    pub const fn from_secs(secs: u64) -> Self {
+        Timestamp(secs.saturating_mul(1_000_000_000))
+    }
+
+    pub const fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// `self + d`, saturating at the end of time.
+    pub fn saturating_add(self, d: Duration) -> Self {
+        let d = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Timestamp(self.0.saturating_add(d))
+    }
+
+    /// How long after `earlier` this is; zero if it is not later.
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+}
+
+/// RFC 3339, UTC, microseconds: `2026-11-28T20:00:00.123456Z`.
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = UNIX_EPOCH + Duration::from_nanos(self.0);
+        write!(f, "{}", humantime::format_rfc3339_micros(t))
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One captured frame, borrowed from its source until the next one is read.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    pub ts: Timestamp,
+    pub link: Linktype,
+    /// The captured bytes (at most the snap length).
+    pub data: &'a [u8],
+    /// The frame's length on the wire; more than `data.len()` when the snap length cut it.
+    pub wire_len: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_prints_rfc3339_micros() {
+        let ts = Timestamp::from_nanos(1_795_896_000_123_456_789);
+        assert_eq!(ts.to_string(), "2026-11-28T20:00:00.123456Z");
+    }
+
+    #[test]
+    fn since_never_goes_negative() {
+        let a = Timestamp::from_secs(10);
+        let b = Timestamp::from_secs(12);
+        assert_eq!(b.since(a), Duration::from_secs(2));
+        assert_eq!(a.since(b), Duration::ZERO);
+    }
+}
