@@ -92,7 +92,10 @@ impl FromStr for Protocol {
             .find(|p| p.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 let names: Vec<_> = Protocol::ALL.iter().map(|p| p.name()).collect();
-                format!("unknown protocol `{s}` (expected one of {})", names.join(", "))
+                format!(
+                    "unknown protocol `{s}` (expected one of {})",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -217,7 +220,10 @@ mod tests {
 
     #[test]
     fn extra_mapping_adds_and_overrides() {
-        let extra = ["2525=smtp".parse().unwrap(), "25=submission".parse().unwrap()];
+        let extra = [
+            "2525=smtp".parse().unwrap(),
+            "25=submission".parse().unwrap(),
+        ];
         let map = PortMap::new(&extra);
         assert_eq!(map.get(2525), Some(Protocol::Smtp));
         assert_eq!(map.get(25), Some(Protocol::Submission));
@@ -225,9 +231,21 @@ mod tests {
 
     #[test]
     fn bad_mappings_are_explained() {
-        assert!("2525".parse::<PortMapping>().unwrap_err().contains("PORT=PROTOCOL"));
-        assert!("x=smtp".parse::<PortMapping>().unwrap_err().contains("port number"));
-        assert!("0=smtp".parse::<PortMapping>().unwrap_err().contains("port 0"));
-        assert!("25=http".parse::<PortMapping>().unwrap_err().contains("unknown protocol"));
+        assert!("2525"
+            .parse::<PortMapping>()
+            .unwrap_err()
+            .contains("PORT=PROTOCOL"));
+        assert!("x=smtp"
+            .parse::<PortMapping>()
+            .unwrap_err()
+            .contains("port number"));
+        assert!("0=smtp"
+            .parse::<PortMapping>()
+            .unwrap_err()
+            .contains("port 0"));
+        assert!("25=http"
+            .parse::<PortMapping>()
+            .unwrap_err()
+            .contains("unknown protocol"));
     }
 }

@@ -128,7 +128,10 @@ mod tests {
 
     #[test]
     fn label_matches_serialized_name() {
-        for a in [Anomaly::ConflictingOverlap, Anomaly::CleartextOnImplicitTlsPort] {
+        for a in [
+            Anomaly::ConflictingOverlap,
+            Anomaly::CleartextOnImplicitTlsPort,
+        ] {
             let json = serde_json::to_string(&a).unwrap();
             assert_eq!(json, format!("\"{}\"", a.label()));
         }
@@ -140,6 +143,9 @@ mod tests {
         list.add(Anomaly::BareLf);
         list.add(Anomaly::OneSided);
         list.add(Anomaly::BareLf);
-        assert_eq!(serde_json::to_string(&list).unwrap(), r#"["bare_lf","one_sided"]"#);
+        assert_eq!(
+            serde_json::to_string(&list).unwrap(),
+            r#"["bare_lf","one_sided"]"#
+        );
     }
 }
