@@ -64,7 +64,7 @@ pub struct SessionRecord {
     pub starttls_attempted: bool,
     pub tls: Option<TlsInfo>,
     /// SASL or protocol login mechanism names used before any TLS (`PLAIN`, `LOGIN`, `USER`).
-    pub cleartext_auth: Vec<String>,
+    pub cleartext_auth: Vec<&'static str>,
     /// Messages whose content crossed the wire unencrypted.
     pub cleartext_messages: u64,
     /// Payload bytes in each direction, by sequence space (retransmissions counted once).
