@@ -15,7 +15,11 @@
 
 pub mod config;
 pub mod decode;
+pub mod engine;
 pub mod flow;
+pub mod protection;
 pub mod record;
+pub mod replay;
 pub mod session;
+pub mod sink;
 pub mod source;

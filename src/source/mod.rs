@@ -3,6 +3,8 @@
 //! A source hands out borrowed [`Packet`]s one at a time; nothing downstream keeps them, so a
 //! source can reuse its buffer for every packet.
 
+pub mod file;
+
 pub use pcap_parser::Linktype;
 
 use std::fmt;

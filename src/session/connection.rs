@@ -1,0 +1,219 @@
+//! One mail connection: Detect → Cleartext → TLS → Bypass.
+//!
+//! The session reads only what answers the question: the cleartext dialogue until TLS starts
+//! or the connection ends, and the TLS handshake until it is judged. Then it asks the flow
+//! table to bypass the connection, which from then on is only counted.
+
+use super::anomaly::Anomaly;
+use super::dialogue::{Dialogue, Facts, Step};
+use super::imap::Imap;
+use super::pop3::Pop3;
+use super::smtp::Smtp;
+use super::tls::{TlsAnalyzer, TlsContext, TlsProgress};
+use crate::config::{Family, Protocol};
+use crate::flow::table::FlowInfo;
+use crate::flow::{Direction, FlowHandler, Interest, StreamEvent};
+use crate::record::{Encryption, SessionRecord};
+use crate::source::Timestamp;
+use std::sync::Arc;
+
+/// How TLS began on this connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TlsStart {
+    Starttls,
+    Implicit,
+}
+
+enum Phase {
+    /// No payload yet: the first bytes decide between TLS and the cleartext dialogue.
+    Detect,
+    Cleartext(Box<dyn Dialogue + Send>),
+    Tls(Box<TlsAnalyzer>),
+    /// Judged; the flow is only counted from here on.
+    Bypass,
+    /// Picked up mid-stream inside TLS: encrypted, but how it began was not seen.
+    MidstreamTls,
+}
+
+pub struct Session {
+    protocol: Protocol,
+    ctx: Arc<TlsContext>,
+    phase: Phase,
+    facts: Facts,
+    tls_start: Option<TlsStart>,
+    /// The TLS analyzer's verdict, kept when the phase moves on to Bypass.
+    tls: Option<Box<TlsAnalyzer>>,
+    midstream: bool,
+}
+
+impl Session {
+    pub fn new(protocol: Protocol, ctx: Arc<TlsContext>) -> Self {
+        Session {
+            protocol,
+            ctx,
+            phase: Phase::Detect,
+            facts: Facts::default(),
+            tls_start: None,
+            tls: None,
+            midstream: false,
+        }
+    }
+
+    /// The record of a finished connection; `None` when it never carried a payload byte.
+    pub fn record(&self, info: &FlowInfo) -> Option<SessionRecord> {
+        if info.bytes.iter().all(|b| *b == 0) {
+            return None;
+        }
+        let tls = self.analyzer();
+        Some(SessionRecord {
+            ts_start: info.first_ts,
+            ts_end: info.last_ts,
+            client: info.client,
+            server: info.server,
+            protocol: info.protocol,
+            encryption: self.encryption(),
+            starttls_offered: self.facts.starttls_offered,
+            starttls_attempted: self.facts.starttls_attempted,
+            tls: tls.map(|t| t.info()),
+            cleartext_auth: self.facts.cleartext_auth.clone(),
+            cleartext_messages: self.facts.cleartext_messages,
+            bytes_to_server: info.bytes[Direction::ToServer.index()],
+            bytes_to_client: info.bytes[Direction::ToClient.index()],
+            anomalies: self.facts.anomalies.clone(),
+        })
+    }
+
+    fn analyzer(&self) -> Option<&TlsAnalyzer> {
+        match &self.phase {
+            Phase::Tls(t) => Some(t),
+            _ => self.tls.as_deref(),
+        }
+    }
+
+    fn encryption(&self) -> Encryption {
+        let established = self.analyzer().is_some_and(|t| t.established());
+        match (self.tls_start, established) {
+            (Some(TlsStart::Starttls), true) => Encryption::Starttls,
+            (Some(TlsStart::Implicit), true) => Encryption::ImplicitTls,
+            (Some(_), false) => Encryption::TlsFailed,
+            (None, _) if matches!(self.phase, Phase::MidstreamTls) => Encryption::Unknown,
+            (None, _) if self.facts.starttls_stripped => Encryption::StarttlsStripped,
+            (None, _) if self.facts.starttls_refused => Encryption::StarttlsRefused,
+            (None, _) if self.facts.dialogue_seen => Encryption::Plaintext,
+            (None, _) => Encryption::Unknown,
+        }
+    }
+
+    fn detect(&mut self, dir: Direction, data: &[u8], ts: Timestamp) -> Interest {
+        let tls_first = TlsAnalyzer::looks_like_tls(data);
+        if self.midstream && !tls_first && looks_like_tls_record(data) {
+            // Encrypted traffic already under way: nothing to learn about how it began.
+            self.phase = Phase::MidstreamTls;
+            return Interest::Done;
+        }
+        // TLS from the first byte: an implicit-TLS port, or a client opening with a
+        // ClientHello on a port that usually speaks in clear first (TLS straight to 587).
+        if tls_first && (self.protocol.implicit_tls() || dir == Direction::ToServer) {
+            return self.start_tls(TlsStart::Implicit, dir, data, ts);
+        }
+        if self.protocol.implicit_tls() {
+            self.facts.anomaly(Anomaly::CleartextOnImplicitTlsPort);
+        }
+        self.phase = Phase::Cleartext(dialogue(self.protocol.family()));
+        self.cleartext(dir, data, ts)
+    }
+
+    fn cleartext(&mut self, dir: Direction, data: &[u8], ts: Timestamp) -> Interest {
+        let Phase::Cleartext(d) = &mut self.phase else {
+            return Interest::More;
+        };
+        match d.on_data(dir, data, &mut self.facts) {
+            Step::Continue => Interest::More,
+            Step::StartTls { consumed } => {
+                let rest = data.get(consumed..).unwrap_or_default();
+                self.start_tls(TlsStart::Starttls, dir, rest, ts)
+            }
+        }
+    }
+
+    fn start_tls(&mut self, how: TlsStart, dir: Direction, data: &[u8], ts: Timestamp) -> Interest {
+        self.tls_start = Some(how);
+        self.phase = Phase::Tls(Box::new(TlsAnalyzer::new(Arc::clone(&self.ctx))));
+        if data.is_empty() {
+            return Interest::More;
+        }
+        self.tls_data(dir, data, ts)
+    }
+
+    fn tls_data(&mut self, dir: Direction, data: &[u8], ts: Timestamp) -> Interest {
+        let Phase::Tls(t) = &mut self.phase else {
+            return Interest::More;
+        };
+        match t.on_data(dir, data, ts, &mut self.facts.anomalies) {
+            TlsProgress::NeedMore => Interest::More,
+            TlsProgress::Judged => self.bypass(),
+        }
+    }
+
+    fn bypass(&mut self) -> Interest {
+        if let Phase::Tls(t) = std::mem::replace(&mut self.phase, Phase::Bypass) {
+            self.tls = Some(t);
+        }
+        Interest::Done
+    }
+
+    fn gap(&mut self, dir: Direction, len: u64) -> Interest {
+        match &mut self.phase {
+            Phase::Cleartext(d) => d.on_gap(dir, len, &mut self.facts),
+            Phase::Tls(t) => {
+                if t.on_gap(dir, len, &mut self.facts.anomalies) == TlsProgress::Judged {
+                    return self.bypass();
+                }
+            }
+            // A gap before the first byte: the start of the dialogue is unknown.
+            Phase::Detect => self.midstream = true,
+            Phase::Bypass | Phase::MidstreamTls => {}
+        }
+        Interest::More
+    }
+}
+
+impl FlowHandler for Session {
+    fn on_stream(&mut self, dir: Direction, event: StreamEvent<'_>, ts: Timestamp) -> Interest {
+        match (event, &self.phase) {
+            (StreamEvent::Data(_), Phase::Bypass | Phase::MidstreamTls) => Interest::Done,
+            (StreamEvent::Data(d), Phase::Detect) => self.detect(dir, d, ts),
+            (StreamEvent::Data(d), Phase::Cleartext(_)) => self.cleartext(dir, d, ts),
+            (StreamEvent::Data(d), Phase::Tls(_)) => self.tls_data(dir, d, ts),
+            (StreamEvent::Gap(len), _) => self.gap(dir, len),
+            (StreamEvent::Eof, Phase::Tls(_)) => {
+                if let Phase::Tls(t) = &mut self.phase {
+                    t.on_eof(dir, &mut self.facts.anomalies);
+                }
+                Interest::More
+            }
+            (StreamEvent::Eof, _) => Interest::More,
+        }
+    }
+
+    fn on_anomaly(&mut self, anomaly: Anomaly) {
+        if anomaly == Anomaly::MidstreamPickup {
+            self.midstream = true;
+        }
+        self.facts.anomaly(anomaly);
+    }
+}
+
+fn dialogue(family: Family) -> Box<dyn Dialogue + Send> {
+    match family {
+        Family::Smtp => Box::new(Smtp::new()),
+        Family::Imap => Box::new(Imap::new()),
+        Family::Pop3 => Box::new(Pop3::new()),
+    }
+}
+
+/// Any TLS record header (content type 20–23, version 3.x): what a capture that starts inside
+/// an encrypted session sees first.
+fn looks_like_tls_record(data: &[u8]) -> bool {
+    matches!(data, [20..=23, 3, 0..=4, ..])
+}

@@ -1,0 +1,229 @@
+//! Prometheus metrics: the contract of DESIGN.md, fed by session records and sensor health.
+//!
+//! Label values come from closed sets only (protocols, outcomes, IANA names or `other`), so
+//! cardinality stays bounded whatever the traffic. Combinations known in advance are exported
+//! as 0, so rates and ratios exist before the first event.
+
+use crate::config::Protocol;
+use crate::engine::{packet_result_label, Health, PACKET_RESULTS};
+use crate::protection::{judge, Attack, Verdict};
+use crate::record::{Encryption, SessionRecord};
+use crate::session::dialogue::mechanism_labels;
+use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+const NS: &str = "mailtap";
+
+/// Close reasons that count as evictions (`flows_evicted_total{reason}`).
+pub const EVICTION_REASONS: [&str; 3] = ["idle_timeout", "embryonic_timeout", "table_full"];
+
+pub struct Metrics {
+    registry: Registry,
+    sessions: IntCounterVec,
+    starttls_offered: IntCounterVec,
+    starttls_attempted: IntCounterVec,
+    tls_sessions: IntCounterVec,
+    tls_key_exchange: IntCounterVec,
+    tls_weaknesses: IntCounterVec,
+    tls_certificates: IntCounterVec,
+    cleartext_auth: IntCounterVec,
+    cleartext_messages: IntCounterVec,
+    bytes: IntCounterVec,
+    protection: IntCounterVec,
+    anomalies: IntCounterVec,
+    packets: IntCounterVec,
+    flows_active: IntGauge,
+    flows_evicted: IntCounterVec,
+    gaps: IntCounterVec,
+    /// Health as last published, to turn cumulative snapshots into counter increments.
+    published: Health,
+}
+
+fn counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help).namespace(NS), labels)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+impl Metrics {
+    /// Fails only if a metric above is defined wrongly (a bug, caught by the tests).
+    pub fn new() -> prometheus::Result<Self> {
+        let r = Registry::new();
+        let m = Metrics {
+            sessions: counter(&r, "sessions_total", "Mail sessions, by protocol and how they were encrypted.", &["protocol", "encryption"])?,
+            starttls_offered: counter(&r, "starttls_offered_total", "Sessions whose server offered STARTTLS/STLS.", &["protocol"])?,
+            starttls_attempted: counter(&r, "starttls_attempted_total", "Sessions whose client sent STARTTLS/STLS.", &["protocol"])?,
+            tls_sessions: counter(&r, "tls_sessions_total", "Sessions whose TLS handshake was seen, by negotiated version and cipher suite.", &["protocol", "version", "cipher_suite", "forward_secret"])?,
+            tls_key_exchange: counter(&r, "tls_key_exchange_total", "TLS sessions by key exchange and group.", &["protocol", "key_exchange", "group", "post_quantum"])?,
+            tls_weaknesses: counter(&r, "tls_weaknesses_total", "Weaknesses of negotiated TLS parameters, one per session and weakness.", &["protocol", "weakness"])?,
+            tls_certificates: counter(&r, "tls_certificates_total", "TLS sessions by server certificate verdict.", &["protocol", "status"])?,
+            cleartext_auth: counter(&r, "cleartext_auth_total", "Logins sent before any TLS, by mechanism.", &["protocol", "mechanism"])?,
+            cleartext_messages: counter(&r, "cleartext_messages_total", "Messages whose content crossed the wire unencrypted.", &["protocol"])?,
+            bytes: counter(&r, "bytes_total", "Payload bytes of mail sessions, both directions.", &["protocol", "encryption"])?,
+            protection: counter(&r, "session_protection_total", "Per session and attack: was the session protected against it?", &["protocol", "attack", "verdict"])?,
+            anomalies: counter(&r, "anomalies_total", "Sessions showing an anomaly, by kind.", &["protocol", "anomaly"])?,
+            packets: counter(&r, "packets_total", "Packets seen, by what became of them.", &["result"])?,
+            flows_evicted: counter(&r, "flows_evicted_total", "Flows closed before they ended, by reason.", &["reason"])?,
+            gaps: counter(&r, "reassembly_gaps_total", "Stream gaps: bytes that were never seen.", &[])?,
+            flows_active: {
+                let g = IntGauge::with_opts(
+                    Opts::new("flows_active", "Connections tracked now.").namespace(NS),
+                )?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
+            registry: r,
+            published: Health::default(),
+        };
+        m.build_info()?;
+        m.zeros();
+        Ok(m)
+    }
+
+    fn build_info(&self) -> prometheus::Result<()> {
+        let g = IntGaugeVec::new(
+            Opts::new("build_info", "Always 1: the running mailtap version.").namespace(NS),
+            &["version"],
+        )?;
+        g.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        self.registry.register(Box::new(g))
+    }
+
+    /// Every label combination known in advance, at 0.
+    fn zeros(&self) {
+        for p in Protocol::ALL.map(Protocol::name) {
+            for e in Encryption::ALL.map(Encryption::label) {
+                self.sessions.with_label_values(&[p, e]);
+                self.bytes.with_label_values(&[p, e]);
+            }
+            self.starttls_offered.with_label_values(&[p]);
+            self.starttls_attempted.with_label_values(&[p]);
+            self.cleartext_messages.with_label_values(&[p]);
+            for a in Attack::ALL {
+                for v in Verdict::ALL {
+                    self.protection.with_label_values(&[p, a.label(), v.label()]);
+                }
+            }
+            for mech in mechanism_labels() {
+                self.cleartext_auth.with_label_values(&[p, mech]);
+            }
+        }
+        for i in 0..PACKET_RESULTS {
+            self.packets.with_label_values(&[packet_result_label(i)]);
+        }
+        for reason in EVICTION_REASONS {
+            self.flows_evicted.with_label_values(&[reason]);
+        }
+        self.gaps.with_label_values(&[]);
+    }
+
+    /// Count one finished session.
+    pub fn session(&self, r: &SessionRecord) {
+        let p = r.protocol.name();
+        let enc = r.encryption.label();
+        self.sessions.with_label_values(&[p, enc]).inc();
+        self.bytes
+            .with_label_values(&[p, enc])
+            .inc_by(r.bytes_to_server + r.bytes_to_client);
+        if r.starttls_offered {
+            self.starttls_offered.with_label_values(&[p]).inc();
+        }
+        if r.starttls_attempted {
+            self.starttls_attempted.with_label_values(&[p]).inc();
+        }
+        for mech in &r.cleartext_auth {
+            self.cleartext_auth.with_label_values(&[p, mech]).inc();
+        }
+        self.cleartext_messages
+            .with_label_values(&[p])
+            .inc_by(r.cleartext_messages);
+        for a in Attack::ALL {
+            self.protection
+                .with_label_values(&[p, a.label(), judge(r, a).label()])
+                .inc();
+        }
+        for a in r.anomalies.iter() {
+            self.anomalies.with_label_values(&[p, a.label()]).inc();
+        }
+        if let Some(tls) = &r.tls {
+            self.tls(p, tls);
+        }
+    }
+
+    fn tls(&self, p: &str, tls: &crate::record::TlsInfo) {
+        let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+        let flag = |v: Option<bool>| match v {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => "unknown",
+        };
+        let version = or_unknown(&tls.version);
+        let suite = label_safe(or_unknown(&tls.cipher_suite));
+        self.tls_sessions
+            .with_label_values(&[p, &version, &suite, flag(tls.forward_secret)])
+            .inc();
+        let kx = or_unknown(&tls.key_exchange);
+        let group = label_safe(or_unknown(&tls.group));
+        self.tls_key_exchange
+            .with_label_values(&[p, &kx, &group, flag(tls.post_quantum)])
+            .inc();
+        for w in &tls.weaknesses {
+            self.tls_weaknesses.with_label_values(&[p, w]).inc();
+        }
+        let status = if tls.certificate.status.is_empty() {
+            "unknown"
+        } else {
+            &tls.certificate.status
+        };
+        self.tls_certificates.with_label_values(&[p, status]).inc();
+    }
+
+    /// Publish a cumulative health snapshot (all workers merged) and the current flow count.
+    pub fn health(&mut self, h: &Health, active_flows: usize) {
+        for i in 0..PACKET_RESULTS {
+            let delta = h.packets[i].saturating_sub(self.published.packets[i]);
+            self.packets
+                .with_label_values(&[packet_result_label(i)])
+                .inc_by(delta);
+        }
+        for (reason, n) in h.closed.iter().filter(|(r, _)| EVICTION_REASONS.contains(r)) {
+            let before = self
+                .published
+                .closed
+                .iter()
+                .find(|(r, _)| r == reason)
+                .map_or(0, |(_, n)| *n);
+            self.flows_evicted
+                .with_label_values(&[reason])
+                .inc_by(n.saturating_sub(before));
+        }
+        self.gaps
+            .with_label_values(&[])
+            .inc_by(h.gaps.saturating_sub(self.published.gaps));
+        self.flows_active
+            .set(i64::try_from(active_flows).unwrap_or(i64::MAX));
+        self.published = h.clone();
+    }
+
+    /// The text exposition format (what `/metrics` serves and `--metrics-file` writes).
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding into a Vec only fails on metric families that cannot exist here.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Cipher suites and groups are IANA names or `0x1a2b` for unknown code points; the latter
+/// could take 65,536 values, so they share one label value.
+fn label_safe(v: String) -> String {
+    if v.starts_with("0x") {
+        "other".to_string()
+    } else {
+        v
+    }
+}

@@ -1,0 +1,5 @@
+//! Consumers of finished connections: the replay report and the session log.
+
+pub mod log;
+pub mod metrics;
+pub mod report;

@@ -1,0 +1,362 @@
+//! Capture files: classic pcap (either byte order, µs or ns) and pcapng (several interfaces,
+//! each with its own link type and clock, sections mid-file), from a path or stdin. Pure Rust
+//! (pcap-parser), so the default build needs no system library.
+//!
+//! The reader's buffer is reused for every block; a packet is a borrow of it, valid during the
+//! callback. A bad file stops with an error naming the file and the byte offset of the block
+//! that could not be read; the packets before it have already been handed out.
+
+use super::{Linktype, Packet, Timestamp};
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// Read buffer: holds the largest block; grown up to `MAX_BLOCK` for jumbo/odd captures.
+const BUFFER: usize = 1 << 20;
+const MAX_BLOCK: usize = 64 << 20;
+
+/// Where captures come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Path(PathBuf),
+    Stdin,
+}
+
+impl Input {
+    pub fn name(&self) -> String {
+        match self {
+            Input::Path(p) => p.display().to_string(),
+            Input::Stdin => "<stdin>".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{name}: cannot read: {source}")]
+    Open { name: String, source: io::Error },
+    #[error("{name}: not a pcap or pcapng file")]
+    NotACapture { name: String },
+    #[error("{name}: truncated at byte {offset}: the last block is cut short")]
+    Truncated { name: String, offset: u64 },
+    #[error("{name}: corrupt block at byte {offset}: {what}")]
+    Corrupt {
+        name: String,
+        offset: u64,
+        what: String,
+    },
+    #[error("{name}: read error at byte {offset}")]
+    Read { name: String, offset: u64 },
+}
+
+/// Command-line arguments → inputs. A directory is walked in name order (recursively); in a
+/// directory, files that do not start like a capture are passed over (READMEs, expected
+/// outputs), while a file named explicitly must be a capture.
+pub fn expand(args: &[String]) -> Result<Vec<Input>, SourceError> {
+    let mut out = Vec::new();
+    for arg in args {
+        if arg == "-" {
+            out.push(Input::Stdin);
+            continue;
+        }
+        let path = PathBuf::from(arg);
+        if path.is_dir() {
+            walk(&path, &mut out)?;
+        } else {
+            out.push(Input::Path(path));
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), SourceError> {
+    let io_err = |source| SourceError::Open {
+        name: dir.display().to_string(),
+        source,
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if looks_like_capture(&path) {
+            out.push(Input::Path(path));
+        }
+    }
+    Ok(())
+}
+
+/// pcap magic in either byte order and resolution, or a pcapng section header.
+fn looks_like_capture(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    let ok = File::open(path).and_then(|mut f| f.read_exact(&mut magic));
+    ok.is_ok()
+        && matches!(
+            u32::from_le_bytes(magic),
+            0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 | 0x0a0d_0d0a
+        )
+}
+
+/// How to read packet times and link types in the current part of the file.
+#[derive(Debug)]
+enum Clock {
+    Unknown,
+    Legacy { link: Linktype, nanos: bool },
+    Ng(Vec<Interface>),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Interface {
+    link: Linktype,
+    /// Timestamp units per second.
+    resolution: u64,
+    /// Seconds added to every timestamp (if_tsoffset).
+    offset: i64,
+}
+
+/// One open capture.
+pub struct CaptureFile {
+    name: String,
+    reader: Box<dyn PcapReaderIterator + Send>,
+    clock: Clock,
+    /// Bytes of the file consumed so far: the offset of the next block.
+    offset: u64,
+    size: Option<u64>,
+}
+
+impl CaptureFile {
+    pub fn open(input: &Input) -> Result<Self, SourceError> {
+        let name = input.name();
+        let (reader, size): (Box<dyn Read + Send>, _) = match input {
+            Input::Stdin => (Box::new(io::stdin()), None),
+            Input::Path(p) => {
+                let f = File::open(p).map_err(|source| SourceError::Open {
+                    name: name.clone(),
+                    source,
+                })?;
+                let size = f.metadata().ok().map(|m| m.len());
+                (Box::new(f), size)
+            }
+        };
+        let reader = create_reader(BUFFER, reader).map_err(|e| match e {
+            PcapError::Eof | PcapError::Incomplete(_) | PcapError::HeaderNotRecognized => {
+                SourceError::NotACapture { name: name.clone() }
+            }
+            _ => SourceError::Read {
+                name: name.clone(),
+                offset: 0,
+            },
+        })?;
+        Ok(CaptureFile {
+            name,
+            reader,
+            clock: Clock::Unknown,
+            offset: 0,
+            size,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file's size, when it is a file.
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+
+    /// Hand every packet to `on_packet` (with the file offset reached), until the end of the
+    /// file or the first block that cannot be read.
+    pub fn for_each(
+        &mut self,
+        on_packet: &mut dyn FnMut(&Packet<'_>, u64),
+    ) -> Result<(), SourceError> {
+        loop {
+            let stop = match self.reader.next() {
+                Ok((len, block)) => {
+                    let packet = accept(&mut self.clock, block)
+                        .map_err(|what| corrupt(&self.name, self.offset, what))?;
+                    self.offset += len as u64;
+                    if let Some(p) = packet {
+                        on_packet(&p, self.offset);
+                    }
+                    self.reader.consume(len);
+                    continue;
+                }
+                // The error borrows the reader's buffer: reduce it to what decides the next step.
+                Err(e) => Stop::from(e),
+            };
+            match stop {
+                Stop::Eof => return Ok(()),
+                Stop::Incomplete if self.reader.reader_exhausted() => return Err(self.truncated()),
+                Stop::Incomplete => self.refill()?,
+                Stop::BufferTooSmall => self.grow()?,
+                Stop::UnexpectedEof => return Err(self.truncated()),
+                Stop::Read => {
+                    return Err(SourceError::Read {
+                        name: self.name.clone(),
+                        offset: self.offset,
+                    })
+                }
+                Stop::Corrupt(what) => return Err(corrupt(&self.name, self.offset, what)),
+            }
+        }
+    }
+
+    fn truncated(&self) -> SourceError {
+        SourceError::Truncated {
+            name: self.name.clone(),
+            offset: self.offset,
+        }
+    }
+
+    fn refill(&mut self) -> Result<(), SourceError> {
+        let offset = self.offset;
+        match self.reader.refill() {
+            Ok(()) => Ok(()),
+            // The buffer is full of one incomplete block: it is larger than the buffer.
+            Err(PcapError::BufferTooSmall) => self.grow(),
+            Err(_) => Err(SourceError::Read {
+                name: self.name.clone(),
+                offset,
+            }),
+        }
+    }
+
+    fn grow(&mut self) -> Result<(), SourceError> {
+        let current = self.reader.data().len().max(BUFFER);
+        let next = current.saturating_mul(2);
+        if next > MAX_BLOCK || !self.reader.grow(next) {
+            return Err(corrupt(
+                &self.name,
+                self.offset,
+                format!("a block larger than {} MiB", MAX_BLOCK >> 20),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why reading stopped, without the borrow of the reader's buffer that `PcapError` carries.
+enum Stop {
+    Eof,
+    Incomplete,
+    UnexpectedEof,
+    BufferTooSmall,
+    Read,
+    Corrupt(String),
+}
+
+impl From<PcapError<&[u8]>> for Stop {
+    fn from(e: PcapError<&[u8]>) -> Self {
+        match e {
+            PcapError::Eof => Stop::Eof,
+            PcapError::Incomplete(_) => Stop::Incomplete,
+            PcapError::UnexpectedEof => Stop::UnexpectedEof,
+            PcapError::BufferTooSmall => Stop::BufferTooSmall,
+            PcapError::ReadError => Stop::Read,
+            PcapError::HeaderNotRecognized => Stop::Corrupt("unknown block".into()),
+            PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
+                Stop::Corrupt(format!("unparsable block ({})", kind.description()))
+            }
+        }
+    }
+}
+
+fn corrupt(name: &str, offset: u64, what: String) -> SourceError {
+    SourceError::Corrupt {
+        name: name.to_string(),
+        offset,
+        what,
+    }
+}
+
+/// Update the clock from header blocks; turn packet blocks into packets.
+fn accept<'a>(clock: &mut Clock, block: PcapBlockOwned<'a>) -> Result<Option<Packet<'a>>, String> {
+    match block {
+        PcapBlockOwned::LegacyHeader(h) => {
+            *clock = Clock::Legacy {
+                link: h.network,
+                nanos: h.is_nanosecond_precision(),
+            };
+            Ok(None)
+        }
+        PcapBlockOwned::Legacy(b) => {
+            let Clock::Legacy { link, nanos } = *clock else {
+                return Err("packet record before the file header".into());
+            };
+            let frac = u64::from(b.ts_usec) * if nanos { 1 } else { 1_000 };
+            let ts = Timestamp::from_nanos(u64::from(b.ts_sec) * 1_000_000_000 + frac);
+            Ok(Some(packet(ts, link, b.data, b.caplen, b.origlen)))
+        }
+        PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+            // A new section starts a new list of interfaces.
+            *clock = Clock::Ng(Vec::new());
+            Ok(None)
+        }
+        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+            let Clock::Ng(ifaces) = clock else {
+                return Err("interface description outside a section".into());
+            };
+            let resolution = idb
+                .ts_resolution()
+                .filter(|r| *r > 0)
+                .ok_or("interface with an invalid timestamp resolution")?;
+            ifaces.push(Interface {
+                link: idb.linktype,
+                resolution,
+                offset: idb.ts_offset(),
+            });
+            Ok(None)
+        }
+        PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+            let iface = interface(clock, epb.if_id)?;
+            let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+            let ts = ng_time(units, iface);
+            Ok(Some(packet(ts, iface.link, epb.data, epb.caplen, epb.origlen)))
+        }
+        PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+            // No timestamp in a simple packet block: the best is "unknown", i.e. zero.
+            let iface = interface(clock, 0)?;
+            let caplen = u32::try_from(spb.data.len()).unwrap_or(u32::MAX);
+            Ok(Some(packet(Timestamp::ZERO, iface.link, spb.data, caplen, spb.origlen)))
+        }
+        PcapBlockOwned::NG(_) => Ok(None),
+    }
+}
+
+fn interface(clock: &Clock, id: u32) -> Result<Interface, String> {
+    match clock {
+        Clock::Ng(ifaces) => usize::try_from(id)
+            .ok()
+            .and_then(|i| ifaces.get(i))
+            .copied()
+            .ok_or_else(|| format!("packet on interface {id}, which was never described")),
+        _ => Err("packet block outside a pcapng section".into()),
+    }
+}
+
+fn ng_time(units: u64, iface: Interface) -> Timestamp {
+    let nanos = u128::from(units) * 1_000_000_000 / u128::from(iface.resolution);
+    let offset = i128::from(iface.offset) * 1_000_000_000;
+    let total = (nanos as i128 + offset).clamp(0, i128::from(u64::MAX));
+    Timestamp::from_nanos(u64::try_from(total).unwrap_or(u64::MAX))
+}
+
+fn packet(ts: Timestamp, link: Linktype, data: &[u8], caplen: u32, origlen: u32) -> Packet<'_> {
+    // pcap-parser already cut `data` to the captured length; trust the shorter of the two.
+    let data = data.get(..caplen as usize).unwrap_or(data);
+    Packet {
+        ts,
+        link,
+        data,
+        wire_len: origlen.max(u32::try_from(data.len()).unwrap_or(u32::MAX)),
+    }
+}

@@ -1,0 +1,87 @@
+//! Shared helpers for the end-to-end tests: run the real binary on fixture captures.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Every fixture case folder (one holding a capture), in name order.
+pub fn cases() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .expect("fixtures/ exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| capture_of(p).is_some())
+        .collect();
+    out.sort();
+    out
+}
+
+pub fn case(name: &str) -> PathBuf {
+    fixtures().join(name)
+}
+
+/// The capture file of a case folder.
+pub fn capture_of(dir: &Path) -> Option<PathBuf> {
+    ["capture.pcap", "capture.pcapng"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+}
+
+/// Run the real binary.
+pub fn mailtap(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailtap"))
+        .args(args)
+        .output()
+        .expect("mailtap runs")
+}
+
+/// Extra arguments a case needs (e.g. `--port 2525=smtp`), from its `args` file if any.
+pub fn case_args(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("args"))
+        .map(|s| s.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// A scratch file path unique to this test process and `tag`.
+pub fn scratch(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("mailtap-test-{}-{tag}", std::process::id()))
+}
+
+/// Replay one case: its session records (sorted by start) and its JSON report.
+pub fn replay_case(dir: &Path) -> (Vec<Value>, Value) {
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let capture = capture_of(dir).expect("case has a capture");
+    let sessions = scratch(&format!("{name}.jsonl"));
+    let mut args: Vec<String> = vec!["replay".into(), "--quiet".into()];
+    args.extend(["--format".into(), "json".into()]);
+    args.extend(case_args(dir));
+    args.extend(["--sessions".into(), sessions.to_string_lossy().into_owned()]);
+    args.push(capture.to_string_lossy().into_owned());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = mailtap(&argv);
+    assert!(
+        out.status.success(),
+        "{name}: mailtap failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report is JSON");
+    let mut records = read_jsonl(&sessions);
+    let _ = std::fs::remove_file(&sessions);
+    records.sort_by(|a, b| a["ts_start"].as_str().cmp(&b["ts_start"].as_str()));
+    (records, report)
+}
+
+/// Lines of a JSON-lines file.
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .collect()
+}
