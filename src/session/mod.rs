@@ -1,5 +1,7 @@
 //! One mail connection: cleartext dialogue, STARTTLS hand-off, TLS handshake, then bypass.
 
 pub mod anomaly;
+pub mod capability;
 pub mod dialogue;
+pub mod imap;
 pub mod line;
