@@ -5,3 +5,4 @@ pub mod capability;
 pub mod dialogue;
 pub mod imap;
 pub mod line;
+pub mod pop3;
