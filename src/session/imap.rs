@@ -501,7 +501,7 @@ impl State {
     /// The last byte of a server literal has passed.
     fn server_literal_done(&mut self, facts: &mut Facts) {
         if self.server.body_literal && !self.server.counted {
-            facts.cleartext_messages += 1;
+            facts.cleartext_messages = facts.cleartext_messages.saturating_add(1);
             self.server.counted = true;
         }
         self.server.body_literal = false;

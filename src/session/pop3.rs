@@ -389,7 +389,7 @@ impl State {
         if text == b"." {
             self.phase = Phase::Ready;
             if data == (Data::Message { counts: true }) {
-                facts.cleartext_messages += 1;
+                facts.cleartext_messages = facts.cleartext_messages.saturating_add(1);
             }
         } else if data == Data::Capa {
             self.capability(text, facts);

@@ -567,3 +567,60 @@ fn gap_inside_a_client_literal() {
         [Anomaly::DialogueGap]
     );
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PIECES: &[&[u8]] = &[
+        b"* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] hi\r\n",
+        b"* PREAUTH x\r\n",
+        b"a STARTTLS\r\n",
+        b"a OK done\r\n",
+        b"a BAD x\r\n",
+        b"b LOGIN alice {5}\r\n",
+        b"b AUTHENTICATE PLAIN\r\n",
+        b"+ \r\n",
+        b"* 1 FETCH (BODY[] {7}\r\n",
+        b"* 2 FETCH (BODY[HEADER] {3+}\r\n",
+        b"~{2}\r\n",
+        b")\r\n",
+        b"DONE\r\n",
+        b"\r\n",
+        b"\n",
+        b"{",
+        b"}",
+        b"\x16\x03\x01",
+    ];
+
+    fn event() -> impl Strategy<Value = (bool, Vec<u8>)> {
+        let piece = prop_oneof![
+            (0..PIECES.len()).prop_map(|i| PIECES.get(i).copied().unwrap_or_default().to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ];
+        (any::<bool>(), proptest::collection::vec(piece, 0..6))
+            .prop_map(|(to_server, pieces)| (to_server, pieces.concat()))
+    }
+
+    proptest! {
+        #[test]
+        fn any_traffic_split_anywhere_gives_the_same_facts(
+            events in proptest::collection::vec(event(), 0..24),
+            gap in any::<(u8, u16)>(),
+        ) {
+            let events: Vec<Event<'_>> = events
+                .iter()
+                .map(|(to_server, data)| (if *to_server { C } else { S }, &data[..]))
+                .collect();
+            session(&events);
+            let mut imap = Imap::new();
+            let mut facts = Facts::default();
+            for (i, &(dir, data)) in events.iter().enumerate() {
+                if i == usize::from(gap.0) % 8 {
+                    imap.on_gap(dir, u64::from(gap.1), &mut facts);
+                }
+                imap.on_data(dir, data, &mut facts);
+            }
+        }
+    }
+}

@@ -434,3 +434,60 @@ fn gap_inside_a_message_reads_on_to_its_end() {
         [Anomaly::DialogueGap]
     );
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PIECES: &[&[u8]] = &[
+        b"+OK hi <1.2@x>\r\n",
+        b"CAPA\r\n",
+        b"STLS\r\nSASL PLAIN\r\n.\r\n",
+        b"STLS\r\n",
+        b"+OK\r\n",
+        b"-ERR Unknown command\r\n",
+        b"USER a\r\n",
+        b"AUTH PLAIN\r\n",
+        b"+ \r\n",
+        b"RETR 1\r\n",
+        b"TOP 1 0\r\n",
+        b"LIST\r\n",
+        b"..\r\n",
+        b".\r\n",
+        b"\r\n",
+        b"\n",
+        b"XXXX\r\n",
+        b"\x16\x03\x01",
+    ];
+
+    fn event() -> impl Strategy<Value = (bool, Vec<u8>)> {
+        let piece = prop_oneof![
+            (0..PIECES.len()).prop_map(|i| PIECES.get(i).copied().unwrap_or_default().to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ];
+        (any::<bool>(), proptest::collection::vec(piece, 0..6))
+            .prop_map(|(to_server, pieces)| (to_server, pieces.concat()))
+    }
+
+    proptest! {
+        #[test]
+        fn any_traffic_split_anywhere_gives_the_same_facts(
+            events in proptest::collection::vec(event(), 0..24),
+            gap in any::<(u8, u16)>(),
+        ) {
+            let events: Vec<Event<'_>> = events
+                .iter()
+                .map(|(to_server, data)| (if *to_server { C } else { S }, &data[..]))
+                .collect();
+            session(&events);
+            let mut pop = Pop3::new();
+            let mut facts = Facts::default();
+            for (i, &(dir, data)) in events.iter().enumerate() {
+                if i == usize::from(gap.0) % 8 {
+                    pop.on_gap(dir, u64::from(gap.1), &mut facts);
+                }
+                pop.on_data(dir, data, &mut facts);
+            }
+        }
+    }
+}
