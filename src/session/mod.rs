@@ -1,5 +1,8 @@
 //! One mail connection: cleartext dialogue, STARTTLS hand-off, TLS handshake, then bypass.
 
 pub mod anomaly;
+pub mod capability;
 pub mod dialogue;
+pub mod imap;
 pub mod line;
+pub mod pop3;
