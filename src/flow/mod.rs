@@ -55,3 +55,6 @@ pub trait FlowHandler {
     /// Something odd at the transport level (conflicting overlap, mid-stream pickup, ...).
     fn on_anomaly(&mut self, anomaly: Anomaly);
 }
+
+pub mod reassembly;
+pub mod seq;
