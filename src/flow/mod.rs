@@ -58,3 +58,4 @@ pub trait FlowHandler {
 
 pub mod reassembly;
 pub mod seq;
+pub mod table;
