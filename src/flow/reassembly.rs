@@ -552,7 +552,7 @@ impl Reassembler {
             .map_or(0, |t| t.iter().map(|r| r.data.len()).sum());
         let merged = merge(held.runs.get_mut(i..j).unwrap_or_default(), off, data, end);
         let after = merged.data.len();
-        debug_assert_eq!(after - before, added, "merge accounting");
+        debug_assert_eq!(after, before + added, "merge accounting");
         held.runs.splice(i..j.max(i), std::iter::once(merged));
         let grown = after.saturating_sub(before);
         held.bytes = held.bytes.saturating_add(grown);

@@ -1400,6 +1400,76 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Random hostile packets over a few connections: the table never exceeds its caps,
+        /// every direction ends with exactly one `Eof`, and flushing leaves nothing behind.
+        #[test]
+        fn random_traffic_keeps_the_invariants(
+            ops in proptest::collection::vec(
+                (0usize..5, proptest::bool::ANY, 0u8..32, 0u32..4, 0usize..40, 0u32..8, 0u64..20),
+                1..200,
+            ),
+            done_after in proptest::option::of(1usize..4),
+        ) {
+            const BASES: [u32; 4] = [0, u32::MAX - 30, 1 << 31, 1 << 30];
+            let limits = Limits {
+                max_flows: 3,
+                max_buffer_per_direction: 64,
+                max_segments_per_direction: 3,
+                max_buffer_total: 100,
+                ..limits()
+            };
+            let mut table: FlowTable<Rec> = FlowTable::new(limits);
+            let mut closed = Vec::new();
+            let mut now = 0u64;
+            let payload = [b'x'; 40];
+            for (conn, from_client, flags, base, len, cut, step) in ops {
+                now += step;
+                let client = format!("192.0.2.{conn}:4000{conn}");
+                let (src, dst) = if from_client {
+                    (client.as_str(), SERVER)
+                } else {
+                    (SERVER, client.as_str())
+                };
+                let seq = BASES[base as usize].wrapping_add(len as u32 * 7);
+                let ack = BASES[(base as usize + 1) % 4];
+                let flags = TcpFlags::from_bits(flags);
+                let mut seg = segment(src, dst, flags, seq, ack, &payload[..len]);
+                seg.payload_len += cut;
+                let make = |_: &FlowInfo| Rec {
+                    done_after,
+                    ..Rec::default()
+                };
+                table.process(Timestamp::from_secs(now), &seg, make, &mut |c| closed.push(c));
+                proptest::prop_assert!(table.len() <= 3);
+                proptest::prop_assert!(table.stats().buffered_bytes <= 100);
+                proptest::prop_assert_eq!(table.stats().buffered_bytes, table.budget.used());
+            }
+            table.flush(&mut |c| closed.push(c));
+            proptest::prop_assert!(table.is_empty());
+            proptest::prop_assert_eq!(table.budget.used(), 0);
+            proptest::prop_assert_eq!(closed.len() as u64, table.stats().flows_created);
+            for f in &closed {
+                for dir in [Direction::ToServer, Direction::ToClient] {
+                    let s = f.handler.stream(dir);
+                    proptest::prop_assert_eq!(s.iter().filter(|e| **e == Ev::Eof).count(), 1);
+                    proptest::prop_assert_eq!(s.last(), Some(&Ev::Eof));
+                    let len: u64 = s
+                        .iter()
+                        .map(|e| match e {
+                            Ev::Data(d) => d.len() as u64,
+                            Ev::Gap(n) => *n,
+                            Ev::Eof => 0,
+                        })
+                        .sum();
+                    if !f.info.bypassed {
+                        proptest::prop_assert_eq!(len, f.info.bytes[dir.index()]);
+                    }
+                }
+            }
+        }
+    }
+
     /// The per-flow cost, measured: keep it small (numbers for x86-64).
     #[test]
     fn per_flow_memory_is_small() {
