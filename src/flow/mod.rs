@@ -3,6 +3,10 @@
 //! The flow table keeps one opaque handler per connection (the mail session) and feeds it each
 //! direction's bytes in order, once, as [`StreamEvent`]s. Reassembly knows no protocol.
 
+pub mod reassembly;
+pub mod seq;
+pub mod table;
+
 use crate::session::anomaly::Anomaly;
 use crate::source::Timestamp;
 
