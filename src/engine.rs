@@ -25,8 +25,8 @@ pub struct Health {
     pub packets: [u64; PACKET_RESULTS],
     pub gaps: u64,
     pub gap_bytes: u64,
-    /// Flows closed, by [`CloseReason::label`].
-    pub closed: Vec<(&'static str, u64)>,
+    /// Flows closed, by [`CloseReason::index`].
+    pub closed: [u64; CloseReason::COUNT],
     pub peak_flows: usize,
 }
 
@@ -37,17 +37,10 @@ impl Health {
         }
         self.gaps += other.gaps;
         self.gap_bytes += other.gap_bytes;
-        for (label, n) in &other.closed {
-            self.count_closed(label, *n);
+        for (a, b) in self.closed.iter_mut().zip(other.closed) {
+            *a += b;
         }
         self.peak_flows = self.peak_flows.max(other.peak_flows);
-    }
-
-    fn count_closed(&mut self, label: &'static str, n: u64) {
-        match self.closed.iter_mut().find(|(l, _)| *l == label) {
-            Some((_, c)) => *c += n,
-            None => self.closed.push((label, n)),
-        }
     }
 }
 
@@ -114,9 +107,7 @@ impl<H: FlowHandler> Worker<H> {
         h.gaps = stats.gaps;
         h.gap_bytes = stats.gap_bytes;
         h.peak_flows = stats.peak_flows;
-        for (reason, n) in stats.closed_by_reason() {
-            h.count_closed(reason.label(), n);
-        }
+        h.closed = stats.closed;
         h
     }
 

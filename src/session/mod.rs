@@ -6,3 +6,6 @@ pub mod dialogue;
 pub mod imap;
 pub mod line;
 pub mod pop3;
+mod connection;
+
+pub use connection::Session;

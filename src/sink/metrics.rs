@@ -6,15 +6,14 @@
 
 use crate::config::Protocol;
 use crate::engine::{packet_result_label, Health, PACKET_RESULTS};
+use crate::flow::table::CloseReason;
 use crate::protection::{judge, Attack, Verdict};
 use crate::record::{Encryption, SessionRecord};
 use crate::session::dialogue::mechanism_labels;
-use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 const NS: &str = "mailtap";
 
-/// Close reasons that count as evictions (`flows_evicted_total{reason}`).
-pub const EVICTION_REASONS: [&str; 3] = ["idle_timeout", "embryonic_timeout", "table_full"];
 
 pub struct Metrics {
     registry: Registry,
@@ -33,7 +32,7 @@ pub struct Metrics {
     packets: IntCounterVec,
     flows_active: IntGauge,
     flows_evicted: IntCounterVec,
-    gaps: IntCounterVec,
+    gaps: IntCounter,
     /// Health as last published, to turn cumulative snapshots into counter increments.
     published: Health,
 }
@@ -68,7 +67,14 @@ impl Metrics {
             anomalies: counter(&r, "anomalies_total", "Sessions showing an anomaly, by kind.", &["protocol", "anomaly"])?,
             packets: counter(&r, "packets_total", "Packets seen, by what became of them.", &["result"])?,
             flows_evicted: counter(&r, "flows_evicted_total", "Flows closed before they ended, by reason.", &["reason"])?,
-            gaps: counter(&r, "reassembly_gaps_total", "Stream gaps: bytes that were never seen.", &[])?,
+            gaps: {
+                let c = IntCounter::with_opts(
+                    Opts::new("reassembly_gaps_total", "Stream gaps: bytes that were never seen.")
+                        .namespace(NS),
+                )?;
+                r.register(Box::new(c.clone()))?;
+                c
+            },
             flows_active: {
                 let g = IntGauge::with_opts(
                     Opts::new("flows_active", "Connections tracked now.").namespace(NS),
@@ -115,10 +121,9 @@ impl Metrics {
         for i in 0..PACKET_RESULTS {
             self.packets.with_label_values(&[packet_result_label(i)]);
         }
-        for reason in EVICTION_REASONS {
-            self.flows_evicted.with_label_values(&[reason]);
+        for reason in CloseReason::ALL.iter().filter(|r| r.is_eviction()) {
+            self.flows_evicted.with_label_values(&[reason.label()]);
         }
-        self.gaps.with_label_values(&[]);
     }
 
     /// Count one finished session.
@@ -190,20 +195,13 @@ impl Metrics {
                 .with_label_values(&[packet_result_label(i)])
                 .inc_by(delta);
         }
-        for (reason, n) in h.closed.iter().filter(|(r, _)| EVICTION_REASONS.contains(r)) {
-            let before = self
-                .published
-                .closed
-                .iter()
-                .find(|(r, _)| r == reason)
-                .map_or(0, |(_, n)| *n);
+        for reason in CloseReason::ALL.iter().filter(|r| r.is_eviction()) {
+            let i = reason.index();
             self.flows_evicted
-                .with_label_values(&[reason])
-                .inc_by(n.saturating_sub(before));
+                .with_label_values(&[reason.label()])
+                .inc_by(h.closed[i].saturating_sub(self.published.closed[i]));
         }
-        self.gaps
-            .with_label_values(&[])
-            .inc_by(h.gaps.saturating_sub(self.published.gaps));
+        self.gaps.inc_by(h.gaps.saturating_sub(self.published.gaps));
         self.flows_active
             .set(i64::try_from(active_flows).unwrap_or(i64::MAX));
         self.published = h.clone();

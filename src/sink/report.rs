@@ -2,7 +2,7 @@
 
 use crate::config::Protocol;
 use crate::engine::{packet_result_label, Health, PACKET_RESULTS};
-use crate::flow::table::FlowInfo;
+use crate::flow::table::{CloseReason, FlowInfo};
 use crate::record::{Encryption, SessionRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -114,7 +114,10 @@ impl Report {
             .collect();
         self.health.reassembly_gaps = h.gaps;
         self.health.reassembly_gap_bytes = h.gap_bytes;
-        self.health.flows_closed = h.closed.iter().copied().collect();
+        self.health.flows_closed = CloseReason::ALL
+            .iter()
+            .map(|r| (r.label(), h.closed[r.index()]))
+            .collect();
         self.health.flows_peak = h.peak_flows;
     }
 
