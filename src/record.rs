@@ -88,10 +88,21 @@ pub struct TlsInfo {
     pub alert: Option<String>,
     pub weaknesses: Vec<String>,
     pub certificate: CertificateInfo,
+    /// JA4 fingerprint of the (first) ClientHello (FoxIO spec), e.g. `t13d1516h2_8daaf6152771_02713d6af862`.
+    pub ja4: Option<String>,
 }
 
 /// The server certificate's verdict (TLS 1.3 certificates are encrypted: `hidden`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CertificateInfo {
     pub status: String,
+    /// The leaf's subject common name, when a certificate was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_cn: Option<String>,
+    /// The leaf's issuer common name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer_cn: Option<String>,
+    /// The leaf's notAfter, RFC 3339 (`2035-01-01T00:00:00Z`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
 }

@@ -2,10 +2,13 @@
 
 pub mod anomaly;
 pub mod capability;
+pub mod cert;
+pub mod cipher;
+mod connection;
 pub mod dialogue;
 pub mod imap;
 pub mod line;
 pub mod pop3;
-mod connection;
+pub mod tls;
 
 pub use connection::Session;

@@ -1,0 +1,295 @@
+//! TLS record framing (RFC 8446 §5.1, RFC 5246 §6.2) and handshake message framing (§4),
+//! over bytes that arrive in pieces. Bounded: a record is at most [`MAX_RECORD_BODY`] bytes,
+//! a handshake message at most [`MAX_MESSAGE`].
+
+/// 2^14 + 2048: the largest TLSCiphertext fragment (RFC 5246 §6.2.3).
+pub(super) const MAX_RECORD_BODY: usize = (1 << 14) + 2048;
+/// The largest handshake message kept (a Certificate chain may be this large).
+pub(super) const MAX_MESSAGE: usize = 64 * 1024;
+
+pub(super) const CHANGE_CIPHER_SPEC: u8 = 20;
+pub(super) const ALERT: u8 = 21;
+pub(super) const HANDSHAKE: u8 = 22;
+pub(super) const APPLICATION_DATA: u8 = 23;
+pub(super) const HEARTBEAT: u8 = 24;
+/// Not a wire value: an SSLv2-framed CLIENT-HELLO (the body starts with its message type).
+pub(super) const SSLV2_CLIENT_HELLO: u8 = 0x80;
+
+/// A checked reader over untrusted bytes: every read is bounded, none panics.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Reader<'a>(pub &'a [u8]);
+
+impl<'a> Reader<'a> {
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+
+    pub fn u8(&mut self) -> Option<u8> {
+        self.take(1).and_then(|b| b.first().copied())
+    }
+
+    pub fn u16(&mut self) -> Option<u16> {
+        let b = self.take(2)?;
+        Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
+    }
+
+    pub fn u24(&mut self) -> Option<usize> {
+        let b = self.take(3)?;
+        Some(usize::from(*b.first()?) << 16 | usize::from(*b.get(1)?) << 8 | usize::from(*b.get(2)?))
+    }
+
+    /// A vector with a one-byte length.
+    pub fn vec8(&mut self) -> Option<&'a [u8]> {
+        let n = self.u8()?;
+        self.take(usize::from(n))
+    }
+
+    /// A vector with a two-byte length.
+    pub fn vec16(&mut self) -> Option<&'a [u8]> {
+        let n = self.u16()?;
+        self.take(usize::from(n))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The big-endian u16 items of a list.
+    pub fn u16_list(mut self) -> Vec<u16> {
+        let mut out = Vec::with_capacity(self.0.len() / 2);
+        while let Some(v) = self.u16() {
+            out.push(v);
+        }
+        out
+    }
+}
+
+/// One record, whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Record {
+    pub content_type: u8,
+    pub body: Vec<u8>,
+}
+
+/// Why framing stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FramingError {
+    /// Not a TLS record header (unknown content type or major version).
+    Malformed,
+    /// A record longer than [`MAX_RECORD_BODY`].
+    TooLong,
+}
+
+/// Cuts one direction's bytes into records. The first record of the client's stream may be
+/// an SSLv2-framed CLIENT-HELLO (RFC 5246 Appendix E.2).
+#[derive(Debug)]
+pub(super) struct RecordReader {
+    allow_sslv2: bool,
+    header: Vec<u8>,
+    /// Body length and type once the header is complete.
+    pending: Option<(u8, usize)>,
+    body: Vec<u8>,
+    /// Zero-length handshake/alert/CCS records seen (RFC 8446 §5.1 forbids them).
+    pub zero_length: bool,
+}
+
+impl RecordReader {
+    pub fn new(allow_sslv2: bool) -> Self {
+        RecordReader {
+            allow_sslv2,
+            header: Vec::with_capacity(5),
+            pending: None,
+            body: Vec::new(),
+            zero_length: false,
+        }
+    }
+
+    /// Appends `data`, pushing every completed record to `out`.
+    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<Record>) -> Result<(), FramingError> {
+        while !data.is_empty() {
+            match self.pending {
+                None => {
+                    let want = self.header_len().saturating_sub(self.header.len());
+                    let n = want.min(data.len());
+                    let (head, rest) = data.split_at(n);
+                    self.header.extend_from_slice(head);
+                    data = rest;
+                    if self.header.len() == self.header_len() {
+                        self.pending = Some(self.parse_header()?);
+                        self.allow_sslv2 = false;
+                        self.header.clear();
+                        self.complete_empty(out);
+                    }
+                }
+                Some((content_type, len)) => {
+                    let n = len.saturating_sub(self.body.len()).min(data.len());
+                    let (head, rest) = data.split_at(n);
+                    self.body.extend_from_slice(head);
+                    data = rest;
+                    if self.body.len() == len {
+                        out.push(Record {
+                            content_type,
+                            body: std::mem::take(&mut self.body),
+                        });
+                        self.pending = None;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A zero-length record is complete as soon as its header is.
+    fn complete_empty(&mut self, out: &mut Vec<Record>) {
+        if let Some((content_type, 0)) = self.pending {
+            if content_type != APPLICATION_DATA {
+                self.zero_length = true;
+            }
+            out.push(Record {
+                content_type,
+                body: Vec::new(),
+            });
+            self.pending = None;
+        }
+    }
+
+    /// 5 for a TLS record; 2 for an SSLv2 header (the first byte has its high bit set).
+    fn header_len(&self) -> usize {
+        match self.header.first() {
+            Some(b) if self.allow_sslv2 && b & 0x80 != 0 => 2,
+            _ => 5,
+        }
+    }
+
+    fn parse_header(&self) -> Result<(u8, usize), FramingError> {
+        let mut r = Reader(&self.header);
+        if self.header_len() == 2 {
+            let len = usize::from(r.u16().ok_or(FramingError::Malformed)? & 0x7fff);
+            if len < 9 {
+                return Err(FramingError::Malformed);
+            }
+            return Ok((SSLV2_CLIENT_HELLO, len));
+        }
+        let content_type = r.u8().ok_or(FramingError::Malformed)?;
+        let version = r.u16().ok_or(FramingError::Malformed)?;
+        let len = usize::from(r.u16().ok_or(FramingError::Malformed)?);
+        if !(CHANGE_CIPHER_SPEC..=HEARTBEAT).contains(&content_type) || version >> 8 != 3 {
+            return Err(FramingError::Malformed);
+        }
+        if len > MAX_RECORD_BODY {
+            return Err(FramingError::TooLong);
+        }
+        Ok((content_type, len))
+    }
+}
+
+/// Cuts the handshake records of one direction into messages `(type, body)`; messages may
+/// span records and a record may hold several.
+#[derive(Debug, Default)]
+pub(super) struct MessageReader {
+    buf: Vec<u8>,
+}
+
+/// A handshake message longer than [`MAX_MESSAGE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct MessageTooLarge {
+    pub msg_type: u8,
+}
+
+impl MessageReader {
+    pub fn push(&mut self, fragment: &[u8], out: &mut Vec<(u8, Vec<u8>)>) -> Result<(), MessageTooLarge> {
+        self.buf.extend_from_slice(fragment);
+        loop {
+            let mut r = Reader(&self.buf);
+            let (Some(msg_type), Some(len)) = (r.u8(), r.u24()) else {
+                return Ok(());
+            };
+            if len > MAX_MESSAGE {
+                self.buf.clear();
+                return Err(MessageTooLarge { msg_type });
+            }
+            let Some(body) = r.take(len) else {
+                return Ok(());
+            };
+            out.push((msg_type, body.to_vec()));
+            self.buf.drain(..4 + len);
+        }
+    }
+
+    /// Bytes of a message begun but not finished.
+    #[cfg(test)]
+    pub fn pending(&self) -> bool {
+        !self.buf.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(data: &[&[u8]], sslv2: bool) -> (Vec<Record>, Result<(), FramingError>) {
+        let mut rr = RecordReader::new(sslv2);
+        let mut out = Vec::new();
+        let mut res = Ok(());
+        for d in data {
+            res = rr.push(d, &mut out);
+            if res.is_err() {
+                break;
+            }
+        }
+        (out, res)
+    }
+
+    #[test]
+    fn records_span_pieces_and_pieces_hold_records() {
+        let bytes = [22, 3, 1, 0, 2, 0xaa, 0xbb, 23, 3, 3, 0, 1, 0xcc];
+        let whole = frame(&[&bytes], false);
+        let pieces: Vec<&[u8]> = bytes.chunks(1).collect();
+        let split = frame(&pieces, false);
+        assert_eq!(whole, split);
+        assert_eq!(
+            whole.0,
+            vec![
+                Record { content_type: 22, body: vec![0xaa, 0xbb] },
+                Record { content_type: 23, body: vec![0xcc] }
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_headers() {
+        assert_eq!(frame(&[b"EHLO x\r\n"], false).1, Err(FramingError::Malformed));
+        assert_eq!(frame(&[&[22, 2, 0, 0, 1]], false).1, Err(FramingError::Malformed));
+        assert_eq!(frame(&[&[22, 3, 3, 0x48, 0x01]], false).1, Err(FramingError::TooLong));
+        let mut rr = RecordReader::new(false);
+        let mut out = Vec::new();
+        assert_eq!(rr.push(&[22, 3, 3, 0, 0], &mut out), Ok(()));
+        assert!(rr.zero_length);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn sslv2_header_only_first_and_only_when_allowed() {
+        let (out, res) = frame(&[&[0x80, 0x0b, 1, 3, 1, 0, 0, 0, 0, 0, 0, 0, 0]], true);
+        assert_eq!(res, Ok(()));
+        assert_eq!(out.first().map(|r| r.content_type), Some(SSLV2_CLIENT_HELLO));
+        assert_eq!(frame(&[&[0x80, 0x0b, 1]], false).1, Err(FramingError::Malformed));
+    }
+
+    #[test]
+    fn messages_span_records_and_share_them() {
+        let mut mr = MessageReader::default();
+        let mut out = Vec::new();
+        mr.push(&[1, 0, 0, 2, 0xaa], &mut out).unwrap();
+        assert!(out.is_empty() && mr.pending());
+        mr.push(&[0xbb, 14, 0, 0, 0], &mut out).unwrap();
+        assert_eq!(out, vec![(1, vec![0xaa, 0xbb]), (14, vec![])]);
+        assert!(!mr.pending());
+        assert_eq!(mr.push(&[11, 0xff, 0, 0], &mut out), Err(MessageTooLarge { msg_type: 11 }));
+    }
+}
