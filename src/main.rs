@@ -2,7 +2,10 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use mailtap::config::{Limits, PortMap, PortMapping};
+use mailtap::engine::EngineConfig;
 use mailtap::replay::{self, ReplayConfig};
+use mailtap::sink::metrics::Metrics;
+use mailtap::sink::outputs::Outputs;
 use mailtap::session::tls::TlsContext;
 use mailtap::sink::log::SessionLog;
 use mailtap::source::file;
@@ -49,6 +52,13 @@ struct Common {
     /// Extra CA certificate(s) (PEM) trusted besides the Mozilla roots (repeatable).
     #[arg(long = "trust-anchor", value_name = "PEM", env = "MAILTAP_TRUST_ANCHOR", value_delimiter = ',')]
     trust_anchors: Vec<PathBuf>,
+    /// Write the metrics in the text exposition format to FILE at the end (for
+    /// node_exporter's textfile collector: written to FILE.tmp, then renamed).
+    #[arg(long = "metrics-file", value_name = "FILE", env = "MAILTAP_METRICS_FILE")]
+    metrics_file: Option<PathBuf>,
+    /// Worker threads (default: the number of cores).
+    #[arg(long, value_name = "N", env = "MAILTAP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: Option<u16>,
 }
 
 #[derive(clap::Args)]
@@ -81,23 +91,33 @@ fn run_replay(args: ReplayArgs) -> ExitCode {
         Ok(i) => i,
         Err(e) => return fail(2, &e.to_string()),
     };
-    let mut log = match open_log(args.common.sessions.as_deref()) {
+    let log = match open_log(args.common.sessions.as_deref()) {
         Ok(l) => l,
         Err(e) => return fail(1, &e),
     };
+    let metrics = match Metrics::new() {
+        Ok(m) => Arc::new(m),
+        Err(e) => return fail(1, &format!("metrics: {e}")),
+    };
     let cfg = ReplayConfig {
         inputs,
-        ports: PortMap::new(&args.common.ports),
-        limits: Limits::default(),
-        tls,
+        engine: EngineConfig {
+            ports: PortMap::new(&args.common.ports),
+            limits: Limits::default(),
+            tls,
+            workers: workers(args.common.workers),
+        },
         progress: !args.quiet,
     };
-    let outcome = match replay::run(cfg, log.as_mut()) {
-        Ok(o) => o,
-        Err(e) => return fail(1, &format!("writing the session log: {e}")),
-    };
-    if let Some(Err(e)) = log.as_mut().map(SessionLog::flush) {
+    let mut outputs = replay::run(cfg, Outputs::new(log, Some(Arc::clone(&metrics))));
+    let flushed = outputs.log.as_mut().map_or(Ok(()), SessionLog::flush);
+    if let Some(e) = outputs.log_error.take().or(flushed.err()) {
         return fail(1, &format!("writing the session log: {e}"));
+    }
+    if let Some(path) = &args.common.metrics_file {
+        if let Err(e) = write_atomically(path, metrics.render().as_bytes()) {
+            return fail(1, &format!("--metrics-file {}: {e}", path.display()));
+        }
     }
     // The report goes to stdout, unless the session log already does.
     let to_stdout = args.common.sessions.as_deref() != Some("-");
@@ -106,18 +126,35 @@ fn run_replay(args: ReplayArgs) -> ExitCode {
     } else {
         Box::new(io::stderr().lock())
     };
+    let report = &outputs.report;
     let written = match args.format {
-        Format::Table => outcome.report.write_table(&mut out),
-        Format::Json => outcome.report.write_json(&mut out),
+        Format::Table => report.write_table(&mut out),
+        Format::Json => report.write_json(&mut out),
     };
-    for f in outcome.report.files.iter().filter_map(|f| f.error.as_ref()) {
-        eprintln!("mailtap: {f}");
+    for e in report.files.iter().filter_map(|f| f.error.as_ref()) {
+        eprintln!("mailtap: {e}");
     }
-    match (written.and_then(|()| out.flush()), outcome.failed_files) {
-        (Err(e), _) if e.kind() != io::ErrorKind::BrokenPipe => fail(1, &e.to_string()),
-        (_, 0) => ExitCode::SUCCESS,
-        _ => ExitCode::from(1),
+    let failed = report.files.iter().any(|f| f.error.is_some());
+    match written.and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => fail(1, &e.to_string()),
+        _ if failed => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
     }
+}
+
+fn workers(n: Option<u16>) -> usize {
+    n.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    )
+}
+
+/// Write to `path.tmp`, then rename: a reader (the textfile collector) never sees half a file.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }
 
 fn trust(paths: &[PathBuf]) -> Result<Arc<TlsContext>, String> {

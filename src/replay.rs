@@ -1,51 +1,25 @@
 //! `mailtap replay`: read captures in order through one engine, then report.
 //!
-//! Flows may span files (rotated captures), so all inputs feed one flow table. A file that
-//! cannot be read to its end stops that file only: what was read is kept, the error is
-//! reported, and the run's exit code says that something was lost.
+//! Flows may span files (rotated captures), so all inputs feed one engine. A file that cannot
+//! be read to its end stops that file only: what was read is kept, the error is reported, and
+//! the run's exit code says that something was lost.
 
-use crate::config::{Limits, PortMap};
-use crate::engine::{Finished, Worker};
-use crate::session::tls::TlsContext;
-use crate::session::Session;
-use crate::sink::log::SessionLog;
-use crate::sink::report::{FileReport, Report};
-use crate::source::file::{CaptureFile, Input, SourceError};
+use crate::engine::{Engine, EngineConfig};
+use crate::sink::outputs::Outputs;
+use crate::sink::report::FileReport;
+use crate::source::file::{CaptureFile, Input};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal};
-use std::sync::Arc;
 
 pub struct ReplayConfig {
     pub inputs: Vec<Input>,
-    pub ports: PortMap,
-    pub limits: Limits,
-    pub tls: Arc<TlsContext>,
+    pub engine: EngineConfig,
     pub progress: bool,
 }
 
-pub struct ReplayOutcome {
-    pub report: Report,
-    /// Files that could not be read to their end.
-    pub failed_files: usize,
-}
-
-/// Replay every input; each finished session also goes to `log` when there is one.
-pub fn run(cfg: ReplayConfig, mut log: Option<&mut SessionLog>) -> io::Result<ReplayOutcome> {
-    let mut worker: Worker<Session> = Worker::new(cfg.ports.clone(), cfg.limits.clone());
-    let mut report = Report::new();
-    let mut log_error: Option<io::Error> = None;
-    let tls = Arc::clone(&cfg.tls);
-    let mut make = |info: &crate::flow::table::FlowInfo| Session::new(info.protocol, Arc::clone(&tls));
-    let mut done = |f: Finished<Session>| {
-        let record = f.handler.record(&f.info);
-        if let (Some(r), Some(log)) = (&record, log.as_deref_mut()) {
-            if let Err(e) = log.write(r) {
-                log_error.get_or_insert(e);
-            }
-        }
-        report.add(&f.info, record.as_ref());
-    };
-
+/// Replay every input into `outputs`; they come back with the report filled in.
+pub fn run(cfg: ReplayConfig, outputs: Outputs) -> Outputs {
+    let mut engine = Engine::new(cfg.engine, outputs);
     let mut files = Vec::new();
     for input in &cfg.inputs {
         let mut packets = 0u64;
@@ -53,10 +27,11 @@ pub fn run(cfg: ReplayConfig, mut log: Option<&mut SessionLog>) -> io::Result<Re
             let bar = progress_bar(cfg.progress, &file);
             let r = file.for_each(&mut |p, offset| {
                 packets += 1;
-                if packets % 4096 == 0 {
+                if packets % 8192 == 0 {
                     bar.set_position(offset);
+                    bar.set_message(format!("{} packets", packets));
                 }
-                worker.packet(p, &mut make, &mut done);
+                engine.packet(p);
             });
             bar.finish_and_clear();
             r
@@ -64,20 +39,16 @@ pub fn run(cfg: ReplayConfig, mut log: Option<&mut SessionLog>) -> io::Result<Re
         files.push(FileReport {
             name: input.name(),
             packets,
-            error: result.err().map(|e: SourceError| e.to_string()),
+            error: result.err().map(|e| e.to_string()),
         });
     }
-    worker.finish(&mut done);
-    if let Some(e) = log_error {
-        return Err(e);
+    let (mut outputs, health) = engine.finish();
+    if let Some(m) = &outputs.metrics {
+        m.health(&health);
     }
-    report.set_health(&worker.health());
-    let failed_files = files.iter().filter(|f| f.error.is_some()).count();
-    report.files = files;
-    Ok(ReplayOutcome {
-        report,
-        failed_files,
-    })
+    outputs.report.set_health(&health);
+    outputs.report.files = files;
+    outputs
 }
 
 fn progress_bar(enabled: bool, file: &CaptureFile) -> ProgressBar {
@@ -88,11 +59,12 @@ fn progress_bar(enabled: bool, file: &CaptureFile) -> ProgressBar {
         Some(size) => ProgressBar::new(size),
         None => ProgressBar::no_length(),
     };
-    let style = ProgressStyle::with_template(
-        "{msg} [{elapsed_precise}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_message(file.name().to_string());
+    let template = format!(
+        "{} {{bar:30}} {{bytes}}/{{total_bytes}} {{binary_bytes_per_sec}} {{msg}} eta {{eta}}",
+        file.name()
+    );
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
     bar
 }

@@ -10,6 +10,7 @@ use crate::flow::table::CloseReason;
 use crate::protection::{judge, Attack, Verdict};
 use crate::record::{Encryption, SessionRecord};
 use crate::session::dialogue::mechanism_labels;
+use std::sync::{Mutex, PoisonError};
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 const NS: &str = "mailtap";
@@ -34,7 +35,7 @@ pub struct Metrics {
     flows_evicted: IntCounterVec,
     gaps: IntCounter,
     /// Health as last published, to turn cumulative snapshots into counter increments.
-    published: Health,
+    published: Mutex<Health>,
 }
 
 fn counter(
@@ -83,7 +84,7 @@ impl Metrics {
                 g
             },
             registry: r,
-            published: Health::default(),
+            published: Mutex::new(Health::default()),
         };
         m.build_info()?;
         m.zeros();
@@ -187,10 +188,11 @@ impl Metrics {
         self.tls_certificates.with_label_values(&[p, status]).inc();
     }
 
-    /// Publish a cumulative health snapshot (all workers merged) and the current flow count.
-    pub fn health(&mut self, h: &Health, active_flows: usize) {
+    /// Publish a cumulative health snapshot (all workers merged).
+    pub fn health(&self, h: &Health) {
+        let mut published = self.published.lock().unwrap_or_else(PoisonError::into_inner);
         for i in 0..PACKET_RESULTS {
-            let delta = h.packets[i].saturating_sub(self.published.packets[i]);
+            let delta = h.packets[i].saturating_sub(published.packets[i]);
             self.packets
                 .with_label_values(&[packet_result_label(i)])
                 .inc_by(delta);
@@ -199,12 +201,12 @@ impl Metrics {
             let i = reason.index();
             self.flows_evicted
                 .with_label_values(&[reason.label()])
-                .inc_by(h.closed[i].saturating_sub(self.published.closed[i]));
+                .inc_by(h.closed[i].saturating_sub(published.closed[i]));
         }
-        self.gaps.inc_by(h.gaps.saturating_sub(self.published.gaps));
+        self.gaps.inc_by(h.gaps.saturating_sub(published.gaps));
         self.flows_active
-            .set(i64::try_from(active_flows).unwrap_or(i64::MAX));
-        self.published = h.clone();
+            .set(i64::try_from(h.active_flows).unwrap_or(i64::MAX));
+        *published = h.clone();
     }
 
     /// The text exposition format (what `/metrics` serves and `--metrics-file` writes).

@@ -1,0 +1,218 @@
+//! The packet path: source → decode → dispatch → worker (flow table → session) → sink.
+//!
+//! Each connection belongs to exactly one worker, chosen by a symmetric hash of its endpoints,
+//! and the worker owns its flows outright: the per-packet path takes no lock. With one worker
+//! everything runs on the caller's thread; with more, the caller decodes (to find the worker)
+//! and hands packets over in recycled batches, and every finished connection travels over one
+//! channel to a single sink thread, so sinks need neither locks nor merging. Either way the
+//! sink sees the same records and counts; only their order differs.
+
+mod decoder;
+mod parallel;
+mod worker;
+
+pub use decoder::{packet_result_label, Decoder, PACKET_RESULTS};
+pub use worker::Worker;
+
+use crate::config::{Limits, PortMap};
+use crate::flow::table::{CloseReason, FlowInfo};
+use crate::record::SessionRecord;
+use crate::session::tls::TlsContext;
+use crate::session::Session;
+use crate::source::{Packet, Timestamp};
+use parallel::Parallel;
+use std::sync::Arc;
+
+/// What the sensor counted about itself: packets by result, reassembly and flow counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    /// By [`packet_result_label`] index.
+    pub packets: [u64; PACKET_RESULTS],
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    /// Flows closed, by [`CloseReason::index`].
+    pub closed: [u64; CloseReason::COUNT],
+    /// The most flows one worker held at once (summed over workers).
+    pub peak_flows: usize,
+    pub active_flows: usize,
+}
+
+impl Health {
+    pub fn merge(&mut self, other: &Health) {
+        for (a, b) in self.packets.iter_mut().zip(other.packets) {
+            *a += b;
+        }
+        for (a, b) in self.closed.iter_mut().zip(other.closed) {
+            *a += b;
+        }
+        self.gaps += other.gaps;
+        self.gap_bytes += other.gap_bytes;
+        self.peak_flows += other.peak_flows;
+        self.active_flows += other.active_flows;
+    }
+}
+
+/// One connection as it left the sensor: transport facts, why it ended, and its record when
+/// it carried a payload byte.
+#[derive(Clone, Debug)]
+pub struct Finished {
+    pub info: FlowInfo,
+    pub reason: CloseReason,
+    pub record: Option<SessionRecord>,
+}
+
+/// Where finished connections go. Runs on one thread; owned by the engine until it finishes.
+pub trait Sink: Send + 'static {
+    fn finished(&mut self, f: Finished);
+}
+
+#[derive(Clone)]
+pub struct EngineConfig {
+    pub ports: PortMap,
+    /// Per worker.
+    pub limits: Limits,
+    pub tls: Arc<TlsContext>,
+    pub workers: usize,
+}
+
+/// The engine: one inline worker, or several on their own threads.
+pub struct Engine<S: Sink> {
+    mode: Mode<S>,
+}
+
+enum Mode<S: Sink> {
+    Inline(Box<Inline<S>>),
+    Threads(Parallel<S>),
+}
+
+impl<S: Sink> Engine<S> {
+    pub fn new(cfg: EngineConfig, sink: S) -> Self {
+        let mode = if cfg.workers <= 1 {
+            Mode::Inline(Box::new(Inline::new(cfg, sink)))
+        } else {
+            Mode::Threads(Parallel::new(cfg, sink))
+        };
+        Engine { mode }
+    }
+
+    pub fn packet(&mut self, p: &Packet<'_>) {
+        match &mut self.mode {
+            Mode::Inline(i) => i.packet(p),
+            Mode::Threads(t) => t.packet(p),
+        }
+    }
+
+    /// Packet time passes without packets (a quiet live link): expire idle flows.
+    pub fn tick(&mut self, now: Timestamp) {
+        match &mut self.mode {
+            Mode::Inline(i) => i.tick(now),
+            Mode::Threads(t) => t.tick(now),
+        }
+    }
+
+    /// The health counters so far (for live metrics).
+    pub fn health(&self) -> Health {
+        match &self.mode {
+            Mode::Inline(i) => i.health(),
+            Mode::Threads(t) => t.health(),
+        }
+    }
+
+    /// Close every open connection, stop the workers, and hand back the sink and the health.
+    pub fn finish(self) -> (S, Health) {
+        match self.mode {
+            Mode::Inline(i) => i.finish(),
+            Mode::Threads(t) => t.finish(),
+        }
+    }
+}
+
+/// A worker's flow table with the mail session as handler, and what it needs to make one.
+pub(crate) struct Lane {
+    worker: Worker<Session>,
+    tls: Arc<TlsContext>,
+}
+
+impl Lane {
+    pub(crate) fn new(cfg: &EngineConfig) -> Self {
+        Lane {
+            worker: Worker::new(cfg.limits.clone()),
+            tls: Arc::clone(&cfg.tls),
+        }
+    }
+
+    pub(crate) fn segment(
+        &mut self,
+        ts: Timestamp,
+        seg: &crate::decode::Segment<'_>,
+        out: &mut dyn FnMut(Finished),
+    ) {
+        let tls = &self.tls;
+        let make = |info: &FlowInfo| Session::new(info.protocol, Arc::clone(tls));
+        self.worker.segment(ts, seg, make, &mut |c| out(finished(c)));
+    }
+
+    pub(crate) fn tick(&mut self, now: Timestamp, out: &mut dyn FnMut(Finished)) {
+        self.worker.tick(now, &mut |c| out(finished(c)));
+    }
+
+    pub(crate) fn finish(&mut self, out: &mut dyn FnMut(Finished)) {
+        self.worker.finish(&mut |c| out(finished(c)));
+    }
+
+    pub(crate) fn health(&self) -> Health {
+        self.worker.health()
+    }
+}
+
+fn finished(c: crate::flow::table::ClosedFlow<Session>) -> Finished {
+    Finished {
+        record: c.handler.record(&c.info),
+        info: c.info,
+        reason: c.reason,
+    }
+}
+
+/// Everything on the caller's thread.
+struct Inline<S> {
+    decoder: Decoder,
+    lane: Lane,
+    sink: S,
+}
+
+impl<S: Sink> Inline<S> {
+    fn new(cfg: EngineConfig, sink: S) -> Self {
+        Inline {
+            decoder: Decoder::new(cfg.ports.clone()),
+            lane: Lane::new(&cfg),
+            sink,
+        }
+    }
+
+    fn packet(&mut self, p: &Packet<'_>) {
+        let sink = &mut self.sink;
+        match self.decoder.decode(p) {
+            Some(seg) => self.lane.segment(p.ts, &seg, &mut |f| sink.finished(f)),
+            // Time moves on for the flows even when the traffic is not mail.
+            None => self.lane.tick(p.ts, &mut |f| sink.finished(f)),
+        }
+    }
+
+    fn tick(&mut self, now: Timestamp) {
+        let sink = &mut self.sink;
+        self.lane.tick(now, &mut |f| sink.finished(f));
+    }
+
+    fn health(&self) -> Health {
+        let mut h = self.lane.health();
+        h.packets = self.decoder.counts();
+        h
+    }
+
+    fn finish(mut self) -> (S, Health) {
+        let sink = &mut self.sink;
+        self.lane.finish(&mut |f| sink.finished(f));
+        let health = self.health();
+        (self.sink, health)
+    }
+}

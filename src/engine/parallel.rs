@@ -1,0 +1,230 @@
+//! Several workers on their own threads.
+//!
+//! The caller's thread decodes each packet once to find its worker (a symmetric hash of the
+//! two endpoints, so both directions land together), copies the frame into that worker's
+//! current batch, and sends full batches over a bounded channel. Emptied batches come back on
+//! a return channel and are reused: in steady state nothing is allocated per packet. Batches
+//! also carry packet time, and every worker gets a batch at least once per second of packet
+//! time, so idle flows expire on every worker alike.
+
+use super::{Decoder, EngineConfig, Finished, Health, Lane, Sink};
+use crate::source::{Linktype, Packet, Timestamp};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+const BATCH_PACKETS: usize = 256;
+const BATCH_BYTES: usize = 256 * 1024;
+/// Batches per worker in flight or in reserve: the bound on memory and on queueing.
+const BATCHES_PER_WORKER: usize = 8;
+/// Finished connections queued for the sink thread.
+const FINISHED_QUEUE: usize = 4096;
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy)]
+struct Slot {
+    ts: Timestamp,
+    link: Linktype,
+    start: usize,
+    len: usize,
+    wire_len: u32,
+}
+
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    slots: Vec<Slot>,
+    /// Packet time reached by the dispatcher when the batch was sent.
+    now: Timestamp,
+}
+
+impl Batch {
+    fn is_full(&self) -> bool {
+        self.slots.len() >= BATCH_PACKETS || self.bytes.len() >= BATCH_BYTES
+    }
+
+    fn push(&mut self, p: &Packet<'_>) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(p.data);
+        self.slots.push(Slot {
+            ts: p.ts,
+            link: p.link,
+            start,
+            len: p.data.len(),
+            wire_len: p.wire_len,
+        });
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.slots.clear();
+    }
+}
+
+struct LaneHandle {
+    tx: Sender<Batch>,
+    recycled: Receiver<Batch>,
+    current: Batch,
+    allocated: usize,
+    health: Arc<Mutex<Health>>,
+    thread: JoinHandle<()>,
+}
+
+impl LaneHandle {
+    fn spawn(cfg: &EngineConfig, done: Sender<Finished>) -> Self {
+        let (tx, rx) = bounded::<Batch>(BATCHES_PER_WORKER);
+        let (recycle_tx, recycled) = bounded::<Batch>(BATCHES_PER_WORKER);
+        let health = Arc::new(Mutex::new(Health::default()));
+        let shared = Arc::clone(&health);
+        let mut lane = Lane::new(cfg);
+        let decoder = Decoder::new(cfg.ports.clone());
+        let thread = std::thread::spawn(move || {
+            let mut out = |f: Finished| {
+                // The sink thread only goes away when the engine is finishing.
+                let _ = done.send(f);
+            };
+            for mut batch in rx {
+                for s in &batch.slots {
+                    let data = batch.bytes.get(s.start..s.start + s.len).unwrap_or_default();
+                    let p = Packet {
+                        ts: s.ts,
+                        link: s.link,
+                        data,
+                        wire_len: s.wire_len,
+                    };
+                    if let Some(seg) = decoder.redecode(&p) {
+                        lane.segment(p.ts, &seg, &mut out);
+                    }
+                }
+                lane.tick(batch.now, &mut out);
+                *shared.lock().unwrap_or_else(PoisonError::into_inner) = lane.health();
+                batch.clear();
+                let _ = recycle_tx.send(batch);
+            }
+            lane.finish(&mut out);
+            *shared.lock().unwrap_or_else(PoisonError::into_inner) = lane.health();
+        });
+        LaneHandle {
+            tx,
+            recycled,
+            current: Batch::default(),
+            allocated: 1,
+            health,
+            thread,
+        }
+    }
+
+    /// Send the current batch and take an empty one: a returned one when there is one, a new
+    /// one while fewer than the bound exist, else wait for the worker to hand one back.
+    fn send(&mut self, now: Timestamp) {
+        let next = match self.recycled.try_recv() {
+            Ok(b) => b,
+            Err(_) if self.allocated < BATCHES_PER_WORKER => {
+                self.allocated += 1;
+                Batch::default()
+            }
+            Err(_) => self.recycled.recv().unwrap_or_default(),
+        };
+        let mut full = std::mem::replace(&mut self.current, next);
+        full.now = now;
+        let _ = self.tx.send(full);
+    }
+}
+
+pub(super) struct Parallel<S: Sink> {
+    decoder: Decoder,
+    lanes: Vec<LaneHandle>,
+    hasher: foldhash::fast::FixedState,
+    sink: JoinHandle<S>,
+    last_ts: Timestamp,
+    last_flush: Timestamp,
+}
+
+impl<S: Sink> Parallel<S> {
+    pub(super) fn new(cfg: EngineConfig, mut sink: S) -> Self {
+        let (done_tx, done_rx) = bounded::<Finished>(FINISHED_QUEUE);
+        let lanes = (0..cfg.workers)
+            .map(|_| LaneHandle::spawn(&cfg, done_tx.clone()))
+            .collect();
+        let sink = std::thread::spawn(move || {
+            for f in done_rx {
+                sink.finished(f);
+            }
+            sink
+        });
+        Parallel {
+            decoder: Decoder::new(cfg.ports),
+            lanes,
+            hasher: foldhash::fast::FixedState::with_seed(0x6d61_696c_7461_70),
+            sink,
+            last_ts: Timestamp::ZERO,
+            last_flush: Timestamp::ZERO,
+        }
+    }
+
+    pub(super) fn packet(&mut self, p: &Packet<'_>) {
+        self.last_ts = self.last_ts.max(p.ts);
+        if let Some(seg) = self.decoder.decode(p) {
+            // Symmetric: both directions of a connection hash alike.
+            let key = if seg.src <= seg.dst {
+                (seg.src, seg.dst)
+            } else {
+                (seg.dst, seg.src)
+            };
+            let i = (self.hasher.hash_one(key) % self.lanes.len() as u64) as usize;
+            if let Some(lane) = self.lanes.get_mut(i) {
+                lane.current.push(p);
+                if lane.current.is_full() {
+                    lane.send(self.last_ts);
+                }
+            }
+        }
+        if self.last_ts.since(self.last_flush) >= FLUSH_EVERY {
+            self.tick(self.last_ts);
+        }
+    }
+
+    pub(super) fn tick(&mut self, now: Timestamp) {
+        self.last_ts = self.last_ts.max(now);
+        self.last_flush = self.last_ts;
+        for lane in &mut self.lanes {
+            lane.send(self.last_ts);
+        }
+    }
+
+    pub(super) fn health(&self) -> Health {
+        let mut h = Health {
+            packets: self.decoder.counts(),
+            ..Health::default()
+        };
+        for lane in &self.lanes {
+            h.merge(&lane.health.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+        h
+    }
+
+    pub(super) fn finish(mut self) -> (S, Health) {
+        self.tick(self.last_ts);
+        let mut threads = Vec::new();
+        for lane in std::mem::take(&mut self.lanes) {
+            drop(lane.tx);
+            threads.push((lane.thread, lane.health));
+        }
+        let mut health = Health {
+            packets: self.decoder.counts(),
+            ..Health::default()
+        };
+        for (thread, h) in threads {
+            if let Err(panic) = thread.join() {
+                std::panic::resume_unwind(panic);
+            }
+            health.merge(&h.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+        match self.sink.join() {
+            Ok(sink) => (sink, health),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
