@@ -3,3 +3,4 @@
 pub mod anomaly;
 pub mod dialogue;
 pub mod line;
+pub mod smtp;
