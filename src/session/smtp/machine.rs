@@ -225,8 +225,14 @@ impl Machine {
     fn on_reply(&mut self, code: u16, facts: &mut Facts) {
         let first = !std::mem::replace(&mut self.greeted, true);
         let front = self.pending.front();
-        if first && matches!(code, 220 | 421 | 554) && front != Some(Cmd::StartTls) {
-            // The greeting (RFC 5321 §4.3.2); commands before it did not wait for it.
+        // The greeting (RFC 5321 §4.3.2). A 220 answers nothing else but STARTTLS, so commands
+        // pending then did not wait for it; 421 and 554 also answer commands (a mid-stream
+        // pickup's first reply), so they greet only when nothing is pending.
+        let greeting = match front {
+            None => matches!(code, 220 | 421 | 554),
+            Some(cmd) => code == 220 && cmd != Cmd::StartTls,
+        };
+        if first && greeting {
             if front.is_some() {
                 facts.anomaly(Anomaly::PrematureCommand);
             }

@@ -44,6 +44,8 @@ mod tests;
 pub use pending::PENDING_MAX;
 pub use reply::{AuthMechanisms, Capabilities};
 
+use std::fmt;
+
 use crate::flow::Direction;
 use crate::session::anomaly::Anomaly;
 use crate::session::dialogue::{Dialogue, Facts, Step};
@@ -55,7 +57,6 @@ use machine::{Client, Machine};
 pub const LINE_MAX: usize = 2048;
 
 /// An SMTP connection's cleartext phase. See the module docs for gaps and pipelining.
-#[derive(Debug)]
 pub struct Smtp {
     /// Client to server.
     up: LineReader,
@@ -64,6 +65,15 @@ pub struct Smtp {
     machine: Machine,
     /// A client chunk ended with 0x16 alone at a line start: the next byte may make it TLS.
     handshake_byte: bool,
+}
+
+/// The line readers may hold part of a line (a body, a credential): never printed.
+impl fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Smtp")
+            .field("machine", &self.machine)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Smtp {

@@ -750,3 +750,106 @@ fn hundred_megabyte_body_in_64k_chunks() {
     assert_eq!(facts.cleartext_messages, 1);
     assert!(facts.anomalies.is_empty());
 }
+
+#[test]
+fn a_credential_split_across_chunks_is_never_printed() {
+    let (mut smtp, mut facts) = after_ehlo(EHLO_REPLY_NO_TLS);
+    run(
+        &mut smtp,
+        &mut facts,
+        &[
+            (C, b"AUTH LOGIN\r\n"),
+            (S, b"334 VXNlcm5hbWU6\r\n"),
+            (C, b"aHVudGVy"),
+        ],
+    );
+    assert!(!format!("{smtp:?}{facts:?}").contains("aHVudGVy"));
+}
+
+#[test]
+fn a_rejection_first_seen_mid_stream_is_no_greeting() {
+    let (_, facts) = session(&[
+        (C, b"RCPT TO:<nobody@example.test>\r\n"),
+        (
+            S,
+            b"554 5.7.1 <nobody@example.test>: Relay access denied\r\n",
+        ),
+    ]);
+    assert!(facts.anomalies.is_empty());
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Feed `script` cut into pieces of the given sizes, used in turn.
+    fn feed_in_pieces(script: &[(Direction, Vec<u8>)], sizes: &[usize]) -> Facts {
+        let (mut smtp, mut facts) = (Smtp::new(), Facts::default());
+        let mut size = sizes.iter().copied().cycle();
+        for (dir, bytes) in script {
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let n = size.next().unwrap_or(1).clamp(1, rest.len());
+                let (piece, tail) = rest.split_at(n);
+                assert_eq!(smtp.on_data(*dir, piece, &mut facts), Step::Continue);
+                rest = tail;
+            }
+        }
+        facts
+    }
+
+    /// Pieces of SMTP both ways, raw bytes, and gaps, in any order.
+    fn event() -> impl Strategy<Value = (Direction, Result<Vec<u8>, u64>)> {
+        const FRAGMENTS: &[&[u8]] = &[
+            GREETING,
+            EHLO,
+            EHLO_REPLY,
+            STARTTLS_READY,
+            PIPELINED_ENVELOPE,
+            ENVELOPE_REPLIES,
+            BODY,
+            QUEUED,
+            b"STARTTLS\r\n",
+            b"AUTH LOGIN\r\n",
+            b"334 VXNlcm5hbWU6\r\n",
+            b"BDAT 5 LAST\r\n",
+            b"BDAT 18446744073709551615\r\n",
+            b"454 4.7.0 TLS not available\r\n",
+            b"250-XXXXXXXA\r\n",
+            b"\x16\x03\x01\x00\x05",
+        ];
+        let dir = prop_oneof![Just(C), Just(S)];
+        let data = prop_oneof![
+            proptest::sample::select(FRAGMENTS).prop_map(|f| Ok(f.to_vec())),
+            proptest::collection::vec(any::<u8>(), 0..200).prop_map(Ok),
+            (0u64..5000).prop_map(Err),
+        ];
+        (dir, data)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_split_gives_the_same_facts(sizes in proptest::collection::vec(1usize..80, 1..16)) {
+            let script = everything();
+            prop_assert_eq!(feed_in_pieces(&script, &sizes), feed_in_pieces(&script, &[usize::MAX]));
+        }
+
+        #[test]
+        fn arbitrary_traffic_never_panics(events in proptest::collection::vec(event(), 0..60)) {
+            let (mut smtp, mut facts) = (Smtp::new(), Facts::default());
+            for (dir, data) in events {
+                match data {
+                    Ok(bytes) => {
+                        if let Step::StartTls { consumed } = smtp.on_data(dir, &bytes, &mut facts) {
+                            prop_assert!(consumed <= bytes.len() && dir == S);
+                        }
+                    }
+                    Err(len) => smtp.on_gap(dir, len, &mut facts),
+                }
+            }
+            prop_assert!(facts.cleartext_auth.iter().all(|m| crate::session::dialogue::mechanism_labels().any(|l| l == *m)));
+        }
+    }
+}
