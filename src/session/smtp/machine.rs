@@ -262,7 +262,9 @@ impl Machine {
                     self.client = Client::Commands;
                 }
             }
-            (Cmd::DataEnd | Cmd::Bdat { last: true }, 2) => facts.cleartext_messages += 1,
+            (Cmd::DataEnd | Cmd::Bdat { last: true }, 2) => {
+                facts.cleartext_messages = facts.cleartext_messages.saturating_add(1)
+            }
             (Cmd::DataEnd | Cmd::Bdat { .. }, _) => {}
             (Cmd::Helo | Cmd::Ehlo | Cmd::Other, _) => {}
         }
