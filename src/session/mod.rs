@@ -9,6 +9,7 @@ pub mod dialogue;
 pub mod imap;
 pub mod line;
 pub mod pop3;
+pub mod smtp;
 pub mod tls;
 
 pub use connection::Session;

@@ -1,0 +1,354 @@
+//! The SMTP state machine: what each client line means in the current client mode, and what
+//! each final reply means for the command it answers. Lines arrive already cut by the
+//! direction's `LineReader`; this file never sees raw bytes, and keeps none of what it reads.
+
+use super::command::{self, Cmd, Command};
+use super::pending::Pending;
+use super::reply::{self, Capabilities, Capability};
+use crate::session::anomaly::Anomaly;
+use crate::session::dialogue::Facts;
+
+/// How the next client bytes are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Client {
+    /// Command lines.
+    Commands,
+    /// SASL responses after AUTH (RFC 4954 §4): not commands, never parsed, never kept.
+    Sasl,
+    /// A DATA body, line by line until `.` alone (RFC 5321 §4.1.1.4). `confirmed` once the
+    /// 354 arrived; lines before it were sent without waiting (RFC 2920 §3.1).
+    Body { confirmed: bool },
+    /// A BDAT chunk: this many raw bytes, not lines (RFC 3030 §2).
+    Chunk { remaining: u64 },
+    /// TLS bytes where cleartext was expected: nothing more to read in clear.
+    Opaque,
+}
+
+/// A multi-line reply being read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Progress {
+    code: u16,
+    /// Lines of this reply seen before the current one.
+    lines: u32,
+}
+
+#[derive(Debug)]
+pub struct Machine {
+    pub client: Client,
+    pending: Pending,
+    reply: Option<Progress>,
+    pub caps: Capabilities,
+    /// The first reply (greeting, or whatever a mid-stream pickup first saw) is behind us.
+    greeted: bool,
+    /// STARTTLS was in an EHLO reply of this session (sticky, unlike `caps`).
+    offered: bool,
+    /// STARTTLS was answered 4xx/5xx: TLS bytes from the client are now an anomaly.
+    turned_down: bool,
+    /// A gap broke the pairing of replies with commands; unpaired replies are expected.
+    desync: bool,
+    /// A gap hit a DATA body: its `.` may have been lost.
+    body_gap: bool,
+    /// The 220 to STARTTLS was read: everything after is TLS.
+    pub tls: bool,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Machine {
+            client: Client::Commands,
+            pending: Pending::default(),
+            reply: None,
+            caps: Capabilities::default(),
+            greeted: false,
+            offered: false,
+            turned_down: false,
+            desync: false,
+            body_gap: false,
+            tls: false,
+        }
+    }
+}
+
+impl Machine {
+    // --- client lines ---
+
+    /// One client line, read according to the client mode.
+    pub fn on_client_line(&mut self, text: &[u8], facts: &mut Facts) {
+        match self.client {
+            Client::Commands => self.on_command(command::parse(text), facts),
+            Client::Body { confirmed } => self.on_body_line(text, confirmed, facts),
+            // A SASL response: a credential. Not parsed, not kept.
+            Client::Sasl => {}
+            Client::Chunk { .. } | Client::Opaque => {}
+        }
+    }
+
+    fn on_command(&mut self, command: Command, facts: &mut Facts) {
+        if command.is_recognised() {
+            facts.dialogue_seen = true;
+        }
+        if self.pending.contains(Cmd::StartTls) {
+            // RFC 3207 §4: nothing may follow STARTTLS before its reply (CVE-2011-0411).
+            facts.anomaly(Anomaly::PrematureCommand);
+        }
+        let cmd = match command {
+            Command::Ehlo => Cmd::Ehlo,
+            Command::Helo => Cmd::Helo,
+            Command::StartTls => {
+                facts.starttls_attempted = true;
+                Cmd::StartTls
+            }
+            Command::StartTlsMasked => {
+                facts.starttls_attempted = true;
+                stripped(facts, Anomaly::StarttlsCommandRewritten);
+                Cmd::Other
+            }
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => self.on_auth(mechanism, initial_response, facts),
+            Command::Data => {
+                self.client = Client::Body { confirmed: false };
+                Cmd::Data
+            }
+            Command::Bdat {
+                size: Some(remaining),
+                last,
+            } => {
+                self.client = Client::Chunk { remaining };
+                Cmd::Bdat { last }
+            }
+            Command::Bdat { size: None, .. } | Command::Malformed => {
+                facts.anomaly(Anomaly::ProtocolViolation);
+                Cmd::Other
+            }
+            Command::Known | Command::Unknown => Cmd::Other,
+        };
+        self.push(cmd, facts);
+    }
+
+    fn on_auth(
+        &mut self,
+        mechanism: Option<&'static str>,
+        initial_response: bool,
+        facts: &mut Facts,
+    ) -> Cmd {
+        if let Some(name) = mechanism {
+            facts.add_auth(name);
+            if !initial_response {
+                self.client = Client::Sasl;
+            }
+        }
+        Cmd::Auth
+    }
+
+    fn on_body_line(&mut self, text: &[u8], confirmed: bool, facts: &mut Facts) {
+        if !confirmed {
+            facts.anomaly(Anomaly::PrematureCommand);
+        }
+        if text == b"." {
+            self.client = Client::Commands;
+            self.push(Cmd::DataEnd, facts);
+        }
+    }
+
+    fn push(&mut self, cmd: Cmd, facts: &mut Facts) {
+        if !self.pending.push(cmd) {
+            // More kinds of command in flight than a client waiting for replies can have.
+            facts.anomaly(Anomaly::ProtocolViolation);
+        }
+    }
+
+    /// TLS record bytes at the start of a client command line.
+    pub fn on_client_tls(&mut self, facts: &mut Facts) {
+        let anomaly = if self.turned_down {
+            Anomaly::TlsAfterRefusedStarttls
+        } else {
+            Anomaly::ProtocolViolation
+        };
+        facts.anomaly(anomaly);
+        self.client = Client::Opaque;
+    }
+
+    // --- server lines ---
+
+    /// One server line: a reply line, maybe the last of its reply.
+    pub fn on_reply_line(&mut self, text: &[u8], facts: &mut Facts) {
+        let Some(line) = reply::parse(text) else {
+            facts.anomaly(Anomaly::ProtocolViolation);
+            return;
+        };
+        facts.dialogue_seen = true;
+        let progress = match self.reply {
+            Some(p) => {
+                if p.code != line.code {
+                    facts.anomaly(Anomaly::ProtocolViolation);
+                }
+                Progress {
+                    code: p.code,
+                    lines: p.lines.saturating_add(1),
+                }
+            }
+            None => Progress {
+                code: line.code,
+                lines: 0,
+            },
+        };
+        if self.pending.front() == Some(Cmd::Ehlo) && progress.code == 250 {
+            self.on_ehlo_line(line.text, progress.lines, facts);
+        }
+        if line.last {
+            self.reply = None;
+            self.on_reply(progress.code, facts);
+        } else {
+            self.reply = Some(progress);
+        }
+    }
+
+    /// A line of a 250 reply to EHLO; the first names the server, the others are capabilities.
+    fn on_ehlo_line(&mut self, text: &[u8], index: u32, facts: &mut Facts) {
+        if index == 0 {
+            self.caps = Capabilities::default();
+            return;
+        }
+        match self.caps.add_line(text) {
+            Capability::StartTls => {
+                self.offered = true;
+                facts.starttls_offered = true;
+            }
+            Capability::Masked => stripped(facts, Anomaly::StarttlsCapabilityMasked),
+            _ => {}
+        }
+    }
+
+    /// A complete reply: pair it with the oldest pending command.
+    fn on_reply(&mut self, code: u16, facts: &mut Facts) {
+        let first = !std::mem::replace(&mut self.greeted, true);
+        let front = self.pending.front();
+        // The greeting (RFC 5321 §4.3.2). A 220 answers nothing else but STARTTLS, so commands
+        // pending then did not wait for it; 421 and 554 also answer commands (a mid-stream
+        // pickup's first reply), so they greet only when nothing is pending.
+        let greeting = match front {
+            None => matches!(code, 220 | 421 | 554),
+            Some(cmd) => code == 220 && cmd != Cmd::StartTls,
+        };
+        if first && greeting {
+            if front.is_some() {
+                facts.anomaly(Anomaly::PrematureCommand);
+            }
+            return;
+        }
+        let Some(cmd) = front else {
+            return self.unpaired(code, facts);
+        };
+        // An AUTH challenge (334) leaves the AUTH pending: its final reply is still to come.
+        if !(cmd == Cmd::Auth && code / 100 == 3) {
+            self.pending.pop();
+        }
+        self.paired(cmd, code, facts);
+    }
+
+    /// What a reply means for the command it answers.
+    fn paired(&mut self, cmd: Cmd, code: u16, facts: &mut Facts) {
+        match (cmd, code / 100) {
+            (Cmd::StartTls, _) if code == 220 => self.tls = true,
+            (Cmd::StartTls, 4 | 5) => self.starttls_turned_down(code, facts),
+            (Cmd::StartTls, _) => facts.anomaly(Anomaly::ProtocolViolation),
+            (Cmd::Auth, 3) => self.client = Client::Sasl,
+            (Cmd::Auth, _) => self.sasl_over(),
+            (Cmd::Data, 3) => self.client = Client::Body { confirmed: true },
+            (Cmd::Data, _) => {
+                if self.client == (Client::Body { confirmed: false }) {
+                    self.client = Client::Commands;
+                }
+            }
+            (Cmd::DataEnd | Cmd::Bdat { last: true }, 2) => {
+                facts.cleartext_messages = facts.cleartext_messages.saturating_add(1)
+            }
+            (Cmd::DataEnd | Cmd::Bdat { .. }, _) => {}
+            (Cmd::Helo | Cmd::Ehlo | Cmd::Other, _) => {}
+        }
+    }
+
+    /// A reply with no pending command: explainable by the client mode or a gap, else odd.
+    fn unpaired(&mut self, code: u16, facts: &mut Facts) {
+        match self.client {
+            // DATA was lost in a gap; its 354 was not.
+            Client::Body { .. } if code == 354 => self.client = Client::Body { confirmed: true },
+            Client::Body { .. } => {
+                // The server spoke during a body: its `.` was lost in a gap (or the server
+                // gave up, 421). Either way the body is over.
+                self.client = Client::Commands;
+                if std::mem::take(&mut self.body_gap) {
+                    // Where the client's next line starts is unknown too.
+                    self.lose_pairing(facts);
+                }
+                self.paired(Cmd::DataEnd, code, facts);
+            }
+            Client::Sasl if code / 100 != 3 => self.sasl_over(),
+            Client::Sasl | Client::Opaque => {}
+            Client::Commands | Client::Chunk { .. } if self.desync => {}
+            Client::Commands | Client::Chunk { .. } => facts.anomaly(Anomaly::UnpairedReply),
+        }
+    }
+
+    fn sasl_over(&mut self) {
+        if self.client == Client::Sasl {
+            self.client = Client::Commands;
+        }
+    }
+
+    fn starttls_turned_down(&mut self, code: u16, facts: &mut Facts) {
+        self.turned_down = true;
+        if self.offered && matches!(code, 500 | 502) {
+            stripped(facts, Anomaly::StarttlsRejectedAfterOffer);
+        } else {
+            facts.starttls_refused = true;
+        }
+    }
+
+    // --- gaps ---
+
+    /// Bytes lost from the client. Returns true when the line reader must resync.
+    pub fn client_gap(&mut self, len: u64, facts: &mut Facts) -> bool {
+        match &mut self.client {
+            Client::Chunk { remaining } if len <= *remaining => {
+                *remaining -= len;
+                false
+            }
+            Client::Body { .. } => {
+                self.body_gap = true;
+                true
+            }
+            Client::Opaque => false,
+            Client::Chunk { .. } | Client::Commands | Client::Sasl => {
+                if matches!(self.client, Client::Chunk { .. }) {
+                    self.client = Client::Commands;
+                }
+                self.lose_pairing(facts);
+                true
+            }
+        }
+    }
+
+    /// Bytes lost from the server: the reply being read and an unknown number of later ones.
+    pub fn server_gap(&mut self, facts: &mut Facts) {
+        self.reply = None;
+        self.greeted = true;
+        if self.client == (Client::Body { confirmed: false }) {
+            self.client = Client::Body { confirmed: true };
+        }
+        self.lose_pairing(facts);
+    }
+
+    fn lose_pairing(&mut self, facts: &mut Facts) {
+        self.pending.clear();
+        self.desync = true;
+        facts.anomaly(Anomaly::DialogueGap);
+    }
+}
+
+fn stripped(facts: &mut Facts, anomaly: Anomaly) {
+    facts.starttls_stripped = true;
+    facts.anomaly(anomaly);
+}
