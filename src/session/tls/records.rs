@@ -114,7 +114,12 @@ impl RecordReader {
         while !data.is_empty() {
             match self.pending {
                 None => {
-                    let want = self.header_len().saturating_sub(self.header.len());
+                    // The first byte decides the header's length, so read it alone.
+                    let want = if self.header.is_empty() {
+                        1
+                    } else {
+                        self.header_len().saturating_sub(self.header.len())
+                    };
                     let n = want.min(data.len());
                     let (head, rest) = data.split_at(n);
                     self.header.extend_from_slice(head);
@@ -278,7 +283,7 @@ mod tests {
         let (out, res) = frame(&[&[0x80, 0x0b, 1, 3, 1, 0, 0, 0, 0, 0, 0, 0, 0]], true);
         assert_eq!(res, Ok(()));
         assert_eq!(out.first().map(|r| r.content_type), Some(SSLV2_CLIENT_HELLO));
-        assert_eq!(frame(&[&[0x80, 0x0b, 1]], false).1, Err(FramingError::Malformed));
+        assert_eq!(frame(&[&[0x80, 0x0b, 1, 3, 1]], false).1, Err(FramingError::Malformed));
     }
 
     #[test]
