@@ -26,7 +26,11 @@ fn segments(text: &str) -> Vec<(Direction, Vec<u8>)> {
     text.lines()
         .filter_map(|l| {
             let (d, h) = l.split_once(' ')?;
-            let dir = if d == "C" { Direction::ToServer } else { Direction::ToClient };
+            let dir = if d == "C" {
+                Direction::ToServer
+            } else {
+                Direction::ToClient
+            };
             Some((dir, hex(h.trim())))
         })
         .collect()
@@ -170,7 +174,12 @@ fn tls13_resumption() {
 fn tls12_ecdhe_rsa() {
     let r = run(TLS12_ECDHE_RSA);
     assert!(r.judged && r.anomalies.is_empty());
-    let mut want = tls12("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE", Some("x25519"), true);
+    let mut want = tls12(
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE",
+        Some("x25519"),
+        true,
+    );
     want.ja4 = s("t12d020700_b06afd972a5c_e7e480e5a997");
     assert_eq!(r.info, want);
 }
@@ -189,7 +198,12 @@ fn tls12_rsa_key_exchange() {
 fn tls12_dhe_rsa() {
     let r = run(TLS12_DHE_RSA);
     assert!(r.judged && r.anomalies.is_empty());
-    let mut want = tls12("TLS_DHE_RSA_WITH_AES_256_GCM_SHA384", "DHE", Some("dh2048"), true);
+    let mut want = tls12(
+        "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+        "DHE",
+        Some("dh2048"),
+        true,
+    );
     want.ja4 = s("t12d020500_5bb0eb0ba27c_847bbcdea70d");
     assert_eq!(r.info, want);
 }
@@ -219,7 +233,12 @@ fn tls12_chain_over_16k_across_records() {
     assert!(server_bytes > 20_000, "{server_bytes}");
     let r = run(TLS12_BIGCHAIN);
     assert!(r.judged && r.anomalies.is_empty());
-    let mut want = tls12("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE", Some("x25519"), true);
+    let mut want = tls12(
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE",
+        Some("x25519"),
+        true,
+    );
     want.certificate.issuer_cn = s("mailtap Test Intermediate 4");
     want.ja4 = s("t12d020700_f09d9ff7e6fc_e7e480e5a997");
     assert_eq!(r.info, want);
@@ -229,7 +248,12 @@ fn tls12_chain_over_16k_across_records() {
 fn tls12_self_signed_without_sni() {
     let r = run(TLS12_SELFSIGNED_NOSNI);
     assert!(r.judged && r.anomalies.is_empty());
-    let mut want = tls12("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE", Some("x25519"), true);
+    let mut want = tls12(
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE",
+        Some("x25519"),
+        true,
+    );
     want.server_name = None;
     want.certificate = CertificateInfo {
         status: "self_signed".into(),
@@ -320,7 +344,11 @@ fn with_server_suite(capture: &str, suite: u16) -> Vec<(Direction, Vec<u8>)> {
 
 #[test]
 fn unknown_cipher_suite_is_kept_as_code_point() {
-    let r = run_with(ctx(), &with_server_suite(TLS12_ECDHE_RSA, 0x1a2b), usize::MAX);
+    let r = run_with(
+        ctx(),
+        &with_server_suite(TLS12_ECDHE_RSA, 0x1a2b),
+        usize::MAX,
+    );
     assert_eq!(r.info.cipher_suite.as_deref(), Some("0x1a2b"));
     assert_eq!(r.info.key_exchange, None);
     assert_eq!(r.info.forward_secret, None);
@@ -330,23 +358,39 @@ fn unknown_cipher_suite_is_kept_as_code_point() {
 
 #[test]
 fn weak_suite_from_the_wire() {
-    let r = run_with(ctx(), &with_server_suite(TLS12_ECDHE_RSA, 0xc012), usize::MAX);
-    assert_eq!(r.info.cipher_suite.as_deref(), Some("TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA"));
+    let r = run_with(
+        ctx(),
+        &with_server_suite(TLS12_ECDHE_RSA, 0xc012),
+        usize::MAX,
+    );
+    assert_eq!(
+        r.info.cipher_suite.as_deref(),
+        Some("TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA")
+    );
     assert_eq!(r.info.weaknesses, ["3des", "cbc_sha1"]);
 }
 
 fn client_hello_record() -> Vec<u8> {
     let segs = segments(TLS12_ECDHE_RSA);
-    segs.into_iter().next().map(|(_, b)| b).expect("client hello")
+    segs.into_iter()
+        .next()
+        .map(|(_, b)| b)
+        .expect("client hello")
 }
 
 #[test]
 fn server_hello_first() {
     let segs = segments(TLS12_ECDHE_RSA);
-    let server_only: Vec<_> = segs.into_iter().filter(|(d, _)| *d == Direction::ToClient).collect();
+    let server_only: Vec<_> = segs
+        .into_iter()
+        .filter(|(d, _)| *d == Direction::ToClient)
+        .collect();
     let r = run_with(ctx(), &server_only, usize::MAX);
     assert!(r.anomalies.contains(Anomaly::ServerHelloFirst));
-    assert_eq!(r.info.cipher_suite.as_deref(), Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"));
+    assert_eq!(
+        r.info.cipher_suite.as_deref(),
+        Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+    );
 }
 
 #[test]
@@ -405,7 +449,11 @@ fn sslv2_compatible_client_hello() {
     let r = run_with(ctx(), &segs, usize::MAX);
     assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
     assert_eq!(r.info.alert.as_deref(), Some("protocol_version"));
-    assert!(r.info.ja4.as_deref().is_some_and(|j| j.starts_with("t10i020000_")));
+    assert!(r
+        .info
+        .ja4
+        .as_deref()
+        .is_some_and(|j| j.starts_with("t10i020000_")));
 }
 
 #[test]
@@ -416,7 +464,10 @@ fn gap_judges_on_what_was_seen() {
     for (dir, bytes) in &segs[..2] {
         tls.on_data(*dir, bytes, capture_time(), &mut anomalies);
     }
-    assert_eq!(tls.on_gap(Direction::ToServer, 100, &mut anomalies), TlsProgress::Judged);
+    assert_eq!(
+        tls.on_gap(Direction::ToServer, 100, &mut anomalies),
+        TlsProgress::Judged
+    );
     let info = tls.info();
     assert!(!info.established);
     assert_eq!(info.certificate.status, "valid");
@@ -425,7 +476,11 @@ fn gap_judges_on_what_was_seen() {
 #[test]
 fn looks_like_tls() {
     for capture in ALL {
-        let first = segments(capture).into_iter().next().map(|(_, b)| b).unwrap_or_default();
+        let first = segments(capture)
+            .into_iter()
+            .next()
+            .map(|(_, b)| b)
+            .unwrap_or_default();
         assert!(TlsAnalyzer::looks_like_tls(&first));
         assert!(TlsAnalyzer::looks_like_tls(&first[..1]));
     }
@@ -461,4 +516,52 @@ fn hostile_bytes_never_panic() {
             }
         }
     }
+}
+
+/// An analyzer that saw a TLS 1.3 ServerHello with these extensions.
+fn after_tls13_server_hello(key_share_group: Option<u16>, pre_shared_key: bool) -> TlsInfo {
+    let mut tls = TlsAnalyzer::new(ctx());
+    tls.server_hello = Some(ServerHello {
+        version: 0x0304,
+        suite: 0x1301,
+        key_share_group,
+        pre_shared_key,
+        ..ServerHello::default()
+    });
+    tls.info()
+}
+
+#[test]
+fn tls13_key_exchange_from_extensions() {
+    let psk_only = after_tls13_server_hello(None, true);
+    assert_eq!(psk_only.key_exchange.as_deref(), Some("PSK"));
+    assert_eq!(psk_only.forward_secret, Some(false));
+    assert_eq!(psk_only.weaknesses, ["non_forward_secret"]);
+    assert_eq!(psk_only.group, None);
+
+    let hybrid = after_tls13_server_hello(Some(0x11ec), false);
+    assert_eq!(hybrid.key_exchange.as_deref(), Some("ECDHE"));
+    assert_eq!(hybrid.group.as_deref(), Some("X25519MLKEM768"));
+    assert_eq!(hybrid.post_quantum, Some(true));
+    assert_eq!(hybrid.forward_secret, Some(true));
+
+    let kyber = after_tls13_server_hello(Some(0x6399), true);
+    assert_eq!(kyber.group.as_deref(), Some("X25519Kyber768Draft00"));
+    assert_eq!(kyber.post_quantum, Some(true));
+
+    let ffdhe = after_tls13_server_hello(Some(256), false);
+    assert_eq!(ffdhe.key_exchange.as_deref(), Some("DHE"));
+    assert_eq!(ffdhe.group.as_deref(), Some("ffdhe2048"));
+    assert_eq!(ffdhe.post_quantum, Some(false));
+}
+
+#[test]
+fn record_json_shape() {
+    let info = run(TLS13_X25519).info;
+    let json = serde_json::to_value(&info).expect("serializes");
+    assert_eq!(json["certificate"], serde_json::json!({"status": "hidden"}));
+    assert_eq!(json["version"], "TLSv1.3");
+    assert_eq!(json["alert"], serde_json::Value::Null);
+    let leaf = serde_json::to_value(run(TLS12_ECDHE_RSA).info.certificate).expect("serializes");
+    assert_eq!(leaf["not_after"], "2035-01-01T00:00:00Z");
 }
