@@ -118,7 +118,12 @@ impl TlsContext {
 
 /// Judges a chain (DER, leaf first, at most [`MAX_CHAIN_CERTS`] used) for `sni` at `ts`.
 /// Without SNI the name is not checked.
-pub fn assess(ctx: &TlsContext, chain: &[Vec<u8>], sni: Option<&str>, ts: Timestamp) -> CertificateInfo {
+pub fn assess(
+    ctx: &TlsContext,
+    chain: &[Vec<u8>],
+    sni: Option<&str>,
+    ts: Timestamp,
+) -> CertificateInfo {
     let Some(leaf_der) = chain.first() else {
         return CertStatus::Absent.info();
     };
@@ -158,7 +163,11 @@ fn status(
         .collect();
     let now = i64::try_from(ts.as_nanos() / 1_000_000_000).unwrap_or(i64::MAX);
     // Build the path at a moment the leaf is valid, to tell trust problems from date ones.
-    let chain_time = if not_before <= not_after { now.clamp(not_before, not_after) } else { now };
+    let chain_time = if not_before <= not_after {
+        now.clamp(not_before, not_after)
+    } else {
+        now
+    };
     let verify = |at: i64| {
         ee.verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
@@ -179,7 +188,9 @@ fn status(
         Err(webpki::Error::BadDer | webpki::Error::BadDerTime | webpki::Error::TrailingData(_)) => {
             return CertStatus::Unparsable;
         }
-        Err(_) if leaf.subject().as_raw() == leaf.issuer().as_raw() => return CertStatus::SelfSigned,
+        Err(_) if leaf.subject().as_raw() == leaf.issuer().as_raw() => {
+            return CertStatus::SelfSigned
+        }
         Err(_) => return CertStatus::UnknownIssuer,
     }
     if let Some(sni) = sni {
@@ -280,14 +291,27 @@ mod tests {
         assert_eq!(status_of(&ctx, EXPIRED, SNI, ts), "expired");
         assert_eq!(status_of(&ctx, FUTURE, SNI, ts), "not_yet_valid");
         assert_eq!(status_of(&ctx, WRONG_NAME, SNI, ts), "name_mismatch");
-        assert_eq!(status_of(&ctx, WRONG_NAME, None, ts), "valid", "no SNI: no name check");
+        assert_eq!(
+            status_of(&ctx, WRONG_NAME, None, ts),
+            "valid",
+            "no SNI: no name check"
+        );
         assert_eq!(status_of(&ctx, SELF_SIGNED, SNI, ts), "self_signed");
         assert_eq!(status_of(&ctx, BIG_CHAIN, SNI, ts), "valid");
-        assert_eq!(status_of(&ctx, LEAF, SNI, Timestamp::from_secs(2_200_000_000)), "expired");
-        assert_eq!(status_of(&ctx, LEAF, SNI, Timestamp::from_secs(1_600_000_000)), "not_yet_valid");
+        assert_eq!(
+            status_of(&ctx, LEAF, SNI, Timestamp::from_secs(2_200_000_000)),
+            "expired"
+        );
+        assert_eq!(
+            status_of(&ctx, LEAF, SNI, Timestamp::from_secs(1_600_000_000)),
+            "not_yet_valid"
+        );
         let mozilla_only = TlsContext::new(&[]).expect("roots load");
         assert_eq!(status_of(&mozilla_only, LEAF, SNI, ts), "unknown_issuer");
-        assert_eq!(assess(&ctx, &[vec![0x30, 0x03, 1, 2, 3]], SNI, ts).status, "unparsable");
+        assert_eq!(
+            assess(&ctx, &[vec![0x30, 0x03, 1, 2, 3]], SNI, ts).status,
+            "unparsable"
+        );
         assert_eq!(assess(&ctx, &[], SNI, ts).status, "absent");
     }
 
@@ -295,12 +319,18 @@ mod tests {
     fn precedence_trust_before_name_before_dates() {
         let mozilla_only = TlsContext::new(&[]).expect("roots load");
         // Expired and from an unknown CA: unknown_issuer.
-        assert_eq!(status_of(&mozilla_only, EXPIRED, SNI, in_validity()), "unknown_issuer");
+        assert_eq!(
+            status_of(&mozilla_only, EXPIRED, SNI, in_validity()),
+            "unknown_issuer"
+        );
         // Wrong name and expired: name_mismatch.
         let late = Timestamp::from_secs(2_200_000_000);
         assert_eq!(status_of(&ctx(), WRONG_NAME, SNI, late), "name_mismatch");
         // Self-signed, wrong name, expired: self_signed.
-        assert_eq!(status_of(&ctx(), SELF_SIGNED, Some("other.test"), late), "self_signed");
+        assert_eq!(
+            status_of(&ctx(), SELF_SIGNED, Some("other.test"), late),
+            "self_signed"
+        );
     }
 
     #[test]
@@ -308,13 +338,21 @@ mod tests {
         let chain = pem_chain(BIG_CHAIN);
         assert_eq!(chain.len(), 5);
         let leaf_only = &chain[..1];
-        assert_eq!(assess(&ctx(), leaf_only, SNI, in_validity()).status, "unknown_issuer");
+        assert_eq!(
+            assess(&ctx(), leaf_only, SNI, in_validity()).status,
+            "unknown_issuer"
+        );
     }
 
     #[test]
     fn bad_anchor_pem_is_named() {
         let err = TlsContext::new(&[CA.to_vec(), b"not a pem".to_vec()]).unwrap_err();
         assert_eq!(err.to_string(), "trust anchor PEM #1: no CERTIFICATE block");
-        assert_eq!(TlsContext::only(&[CA.to_vec()]).map(|c| c.anchors.len()).ok(), Some(1));
+        assert_eq!(
+            TlsContext::only(&[CA.to_vec()])
+                .map(|c| c.anchors.len())
+                .ok(),
+            Some(1)
+        );
     }
 }

@@ -11,7 +11,9 @@
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use tls_parser::{TlsCipherAu, TlsCipherEnc, TlsCipherEncMode, TlsCipherKx, TlsCipherMac, TlsCipherSuite};
+use tls_parser::{
+    TlsCipherAu, TlsCipherEnc, TlsCipherEncMode, TlsCipherKx, TlsCipherMac, TlsCipherSuite,
+};
 
 /// The IANA "TLS Supported Groups" registry (`tls-parameters-8.csv`).
 const IANA_GROUPS_CSV: &str = include_str!("cipher/iana-groups.csv");
@@ -354,16 +356,25 @@ mod tests {
         assert_eq!(suite_key_exchange(0x00a8), Some(KeyExchange::Psk));
         assert_eq!(suite_key_exchange(0xc00e), Some(KeyExchange::Ecdh));
         assert_eq!(suite_key_exchange(0x0031), Some(KeyExchange::Dh));
-        assert_eq!(suite_key_exchange(0x0034), Some(KeyExchange::Dhe), "DH_anon is ephemeral");
+        assert_eq!(
+            suite_key_exchange(0x0034),
+            Some(KeyExchange::Dhe),
+            "DH_anon is ephemeral"
+        );
         assert_eq!(suite_key_exchange(0x1301), None);
     }
 
     fn weak(version: Version, suite: u16, dh_bits: Option<u32>) -> Vec<&'static str> {
         let fs = suite_key_exchange(suite).map(KeyExchange::forward_secret);
-        weaknesses(&Negotiated { version: Some(version), suite: Some(suite), forward_secret: fs, dh_bits })
-            .into_iter()
-            .map(Weakness::label)
-            .collect()
+        weaknesses(&Negotiated {
+            version: Some(version),
+            suite: Some(suite),
+            forward_secret: fs,
+            dh_bits,
+        })
+        .into_iter()
+        .map(Weakness::label)
+        .collect()
     }
 
     #[test]
@@ -380,17 +391,26 @@ mod tests {
             weak(Version::TLS12, 0x0003, None),
             ["non_forward_secret", "export", "rc4", "md5"]
         );
-        assert_eq!(weak(Version::TLS12, 0x003b, None), ["non_forward_secret", "null_cipher"]);
+        assert_eq!(
+            weak(Version::TLS12, 0x003b, None),
+            ["non_forward_secret", "null_cipher"]
+        );
         assert_eq!(weak(Version::TLS12, 0x00a6, Some(2048)), ["anonymous"]);
         assert_eq!(weak(Version::TLS12, 0xc011, None), ["rc4"]);
-        assert_eq!(weak(Version::TLS12, 0x0009, None), ["non_forward_secret", "des", "cbc_sha1"]);
+        assert_eq!(
+            weak(Version::TLS12, 0x0009, None),
+            ["non_forward_secret", "des", "cbc_sha1"]
+        );
         assert_eq!(weak(Version::TLS12, 0xc012, None), ["3des", "cbc_sha1"]);
         assert_eq!(weak(Version::SSL3, 0xc02f, None), ["sslv3"]);
         assert_eq!(weak(Version::TLS10, 0xc02f, None), ["tls1_0"]);
         assert_eq!(weak(Version::TLS11, 0xc02f, None), ["tls1_1"]);
         assert_eq!(weak(Version::TLS12, 0x009f, Some(1024)), ["dh_under_2048"]);
         assert_eq!(weak(Version::TLS12, 0xc013, None), ["cbc_sha1"]);
-        assert!(weak(Version::TLS12, 0xc027, None).is_empty(), "CBC with SHA-256 is not cbc_sha1");
+        assert!(
+            weak(Version::TLS12, 0xc027, None).is_empty(),
+            "CBC with SHA-256 is not cbc_sha1"
+        );
     }
 
     #[test]

@@ -82,9 +82,14 @@ enum Event<'a> {
     Handshake(u8, &'a [u8]),
     Sslv2Hello(&'a [u8]),
     ChangeCipherSpec,
-    Alert { level: u8, description: u8 },
+    Alert {
+        level: u8,
+        description: u8,
+    },
     /// A record this side encrypted (application data, or anything after its keys changed).
-    Opaque { len: usize },
+    Opaque {
+        len: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -141,7 +146,10 @@ impl TlsAnalyzer {
         TlsAnalyzer {
             ctx,
             phase: Phase::AwaitClientHello,
-            sides: [Side::new(Direction::ToServer), Side::new(Direction::ToClient)],
+            sides: [
+                Side::new(Direction::ToServer),
+                Side::new(Direction::ToClient),
+            ],
             client_hello: None,
             ja4: None,
             server_hello: None,
@@ -174,7 +182,9 @@ impl TlsAnalyzer {
         side.read = side.read.saturating_add(take as u64);
         let over = take < data.len();
         let mut records = Vec::new();
-        let framing = side.records.push(data.get(..take).unwrap_or_default(), &mut records);
+        let framing = side
+            .records
+            .push(data.get(..take).unwrap_or_default(), &mut records);
         if side.records.zero_length {
             anomalies.add(Anomaly::TlsRecordLength);
         }
@@ -312,7 +322,13 @@ impl TlsAnalyzer {
     }
 
     /// Turns a record into events for [`Self::step`].
-    fn on_record(&mut self, dir: Direction, record: &Record, ts: Timestamp, anomalies: &mut Anomalies) {
+    fn on_record(
+        &mut self,
+        dir: Direction,
+        record: &Record,
+        ts: Timestamp,
+        anomalies: &mut Anomalies,
+    ) {
         let encrypted = self.side(dir).encrypted;
         let body = record.body.as_slice();
         match (record.content_type, encrypted) {
@@ -347,7 +363,9 @@ impl TlsAnalyzer {
                 [1] => self.step(dir, Event::ChangeCipherSpec, ts, anomalies),
                 _ => self.malformed(anomalies),
             },
-            (records::SSLV2_CLIENT_HELLO, _) => self.step(dir, Event::Sslv2Hello(body), ts, anomalies),
+            (records::SSLV2_CLIENT_HELLO, _) => {
+                self.step(dir, Event::Sslv2Hello(body), ts, anomalies)
+            }
             (records::HANDSHAKE | records::ALERT | records::APPLICATION_DATA, _) => {
                 self.step(dir, Event::Opaque { len: body.len() }, ts, anomalies);
             }
@@ -364,7 +382,9 @@ impl TlsAnalyzer {
             (_, _, Event::Alert { level, description }) => self.on_alert(level, description),
             (_, FromServer, Event::Handshake(HS_CLIENT_HELLO, _)) => {
                 self.server_sent_client_hello = true;
-                anomalies.add(Anomaly::ClientHelloBothWays);
+                if self.client_hello.is_some() {
+                    anomalies.add(Anomaly::ClientHelloBothWays);
+                }
             }
             (AwaitClientHello, FromClient, Event::Handshake(HS_CLIENT_HELLO, body)) => {
                 self.on_client_hello(ClientHello::parse(body), anomalies);
@@ -376,7 +396,11 @@ impl TlsAnalyzer {
                 anomalies.add(Anomaly::ServerHelloFirst);
                 self.on_server_hello(body, anomalies);
             }
-            (AwaitServerHello | AfterRetry, FromServer, Event::Handshake(HS_SERVER_HELLO, body)) => {
+            (
+                AwaitServerHello | AfterRetry,
+                FromServer,
+                Event::Handshake(HS_SERVER_HELLO, body),
+            ) => {
                 self.on_server_hello(body, anomalies);
             }
             (AfterRetry, FromClient, Event::Handshake(HS_CLIENT_HELLO, body)) => {
@@ -387,7 +411,9 @@ impl TlsAnalyzer {
             // TLS 1.3 middlebox compatibility (RFC 8446 D.4) and 0-RTT early data.
             (AwaitServerHello | AfterRetry | Tls13, _, Event::ChangeCipherSpec) => {}
             (AwaitServerHello | AfterRetry, FromClient, Event::Opaque { .. }) => {}
-            (Tls12, FromServer, Event::Handshake(HS_CERTIFICATE, body)) => self.on_certificate(body, ts),
+            (Tls12, FromServer, Event::Handshake(HS_CERTIFICATE, body)) => {
+                self.on_certificate(body, ts)
+            }
             (Tls12, FromServer, Event::Handshake(HS_SERVER_KEY_EXCHANGE, body)) => {
                 self.on_server_key_exchange(body);
             }
@@ -407,7 +433,10 @@ impl TlsAnalyzer {
             (
                 AwaitClientHello | AwaitServerHello | AfterRetry | Tls13,
                 _,
-                Event::Handshake(..) | Event::Sslv2Hello(_) | Event::ChangeCipherSpec | Event::Opaque { .. },
+                Event::Handshake(..)
+                | Event::Sslv2Hello(_)
+                | Event::ChangeCipherSpec
+                | Event::Opaque { .. },
             )
             | (Tls12, _, Event::Sslv2Hello(_)) => self.malformed(anomalies),
         }
@@ -451,7 +480,8 @@ impl TlsAnalyzer {
             }
             Phase::Tls12 => {
                 let offered = self.client_hello.as_ref().map(|c| c.session_id.as_slice());
-                self.resumed = !sh.session_id.is_empty() && offered == Some(sh.session_id.as_slice());
+                self.resumed =
+                    !sh.session_id.is_empty() && offered == Some(sh.session_id.as_slice());
             }
             _ => {}
         }

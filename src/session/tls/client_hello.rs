@@ -131,7 +131,9 @@ fn server_name(mut d: Reader<'_>) -> Option<String> {
         if name_type == 0 {
             let ok = !name.is_empty()
                 && name.len() <= 253
-                && name.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+                && name
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
             return ok.then(|| String::from_utf8_lossy(name).to_ascii_lowercase());
         }
     }

@@ -16,9 +16,23 @@ use sha2::{Digest, Sha256};
 use std::fmt::Write;
 
 pub(super) fn ja4(ch: &ClientHello) -> String {
-    let suites: Vec<u16> = ch.suites.iter().copied().filter(|v| !is_grease(*v)).collect();
-    let exts: Vec<u16> = ch.extensions.iter().copied().filter(|v| !is_grease(*v)).collect();
-    let sni = if exts.contains(&EXT_SERVER_NAME) { 'd' } else { 'i' };
+    let suites: Vec<u16> = ch
+        .suites
+        .iter()
+        .copied()
+        .filter(|v| !is_grease(*v))
+        .collect();
+    let exts: Vec<u16> = ch
+        .extensions
+        .iter()
+        .copied()
+        .filter(|v| !is_grease(*v))
+        .collect();
+    let sni = if exts.contains(&EXT_SERVER_NAME) {
+        'd'
+    } else {
+        'i'
+    };
     let a = format!(
         "t{}{}{:02}{:02}{}",
         version(ch.max_version()),
@@ -123,7 +137,9 @@ mod tests {
             ],
             alpn_first: Some(b"h2".to_vec()),
             supported_versions: vec![0x7a7a, 0x0304, 0x0303],
-            signature_algorithms: vec![0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601],
+            signature_algorithms: vec![
+                0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
+            ],
             ..ClientHello::default()
         };
         assert_eq!(ja4(&ch), "t13d1516h2_8daaf6152771_e5627efa2ab1");
@@ -140,7 +156,10 @@ mod tests {
 
     #[test]
     fn empty_lists() {
-        let ch = ClientHello { legacy_version: 0x0301, ..ClientHello::default() };
+        let ch = ClientHello {
+            legacy_version: 0x0301,
+            ..ClientHello::default()
+        };
         assert_eq!(ja4(&ch), "t10i000000_000000000000_000000000000");
     }
 }

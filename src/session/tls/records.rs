@@ -40,7 +40,9 @@ impl<'a> Reader<'a> {
 
     pub fn u24(&mut self) -> Option<usize> {
         let b = self.take(3)?;
-        Some(usize::from(*b.first()?) << 16 | usize::from(*b.get(1)?) << 8 | usize::from(*b.get(2)?))
+        Some(
+            usize::from(*b.first()?) << 16 | usize::from(*b.get(1)?) << 8 | usize::from(*b.get(2)?),
+        )
     }
 
     /// A vector with a one-byte length.
@@ -114,7 +116,12 @@ impl RecordReader {
         while !data.is_empty() {
             match self.pending {
                 None => {
-                    let want = self.header_len().saturating_sub(self.header.len());
+                    // The first byte decides the header's length, so read it alone.
+                    let want = if self.header.is_empty() {
+                        1
+                    } else {
+                        self.header_len().saturating_sub(self.header.len())
+                    };
                     let n = want.min(data.len());
                     let (head, rest) = data.split_at(n);
                     self.header.extend_from_slice(head);
@@ -202,7 +209,11 @@ pub(super) struct MessageTooLarge {
 }
 
 impl MessageReader {
-    pub fn push(&mut self, fragment: &[u8], out: &mut Vec<(u8, Vec<u8>)>) -> Result<(), MessageTooLarge> {
+    pub fn push(
+        &mut self,
+        fragment: &[u8],
+        out: &mut Vec<(u8, Vec<u8>)>,
+    ) -> Result<(), MessageTooLarge> {
         self.buf.extend_from_slice(fragment);
         loop {
             let mut r = Reader(&self.buf);
@@ -255,17 +266,32 @@ mod tests {
         assert_eq!(
             whole.0,
             vec![
-                Record { content_type: 22, body: vec![0xaa, 0xbb] },
-                Record { content_type: 23, body: vec![0xcc] }
+                Record {
+                    content_type: 22,
+                    body: vec![0xaa, 0xbb]
+                },
+                Record {
+                    content_type: 23,
+                    body: vec![0xcc]
+                }
             ]
         );
     }
 
     #[test]
     fn bad_headers() {
-        assert_eq!(frame(&[b"EHLO x\r\n"], false).1, Err(FramingError::Malformed));
-        assert_eq!(frame(&[&[22, 2, 0, 0, 1]], false).1, Err(FramingError::Malformed));
-        assert_eq!(frame(&[&[22, 3, 3, 0x48, 0x01]], false).1, Err(FramingError::TooLong));
+        assert_eq!(
+            frame(&[b"EHLO x\r\n"], false).1,
+            Err(FramingError::Malformed)
+        );
+        assert_eq!(
+            frame(&[&[22, 2, 0, 0, 1]], false).1,
+            Err(FramingError::Malformed)
+        );
+        assert_eq!(
+            frame(&[&[22, 3, 3, 0x48, 0x01]], false).1,
+            Err(FramingError::TooLong)
+        );
         let mut rr = RecordReader::new(false);
         let mut out = Vec::new();
         assert_eq!(rr.push(&[22, 3, 3, 0, 0], &mut out), Ok(()));
@@ -277,8 +303,14 @@ mod tests {
     fn sslv2_header_only_first_and_only_when_allowed() {
         let (out, res) = frame(&[&[0x80, 0x0b, 1, 3, 1, 0, 0, 0, 0, 0, 0, 0, 0]], true);
         assert_eq!(res, Ok(()));
-        assert_eq!(out.first().map(|r| r.content_type), Some(SSLV2_CLIENT_HELLO));
-        assert_eq!(frame(&[&[0x80, 0x0b, 1]], false).1, Err(FramingError::Malformed));
+        assert_eq!(
+            out.first().map(|r| r.content_type),
+            Some(SSLV2_CLIENT_HELLO)
+        );
+        assert_eq!(
+            frame(&[&[0x80, 0x0b, 1, 3, 1]], false).1,
+            Err(FramingError::Malformed)
+        );
     }
 
     #[test]
@@ -290,6 +322,9 @@ mod tests {
         mr.push(&[0xbb, 14, 0, 0, 0], &mut out).unwrap();
         assert_eq!(out, vec![(1, vec![0xaa, 0xbb]), (14, vec![])]);
         assert!(!mr.pending());
-        assert_eq!(mr.push(&[11, 0xff, 0, 0], &mut out), Err(MessageTooLarge { msg_type: 11 }));
+        assert_eq!(
+            mr.push(&[11, 0xff, 0, 0], &mut out),
+            Err(MessageTooLarge { msg_type: 11 })
+        );
     }
 }

@@ -81,7 +81,9 @@ pub(super) fn server_key_exchange(body: &[u8], kx: KeyExchange, psk: bool) -> Op
         }
         KeyExchange::Dhe => {
             let (_, p) = tls_parser::parse_dh_params(r.0).ok()?;
-            Some(KxParams::DhPrime { bits: bit_length(p.dh_p) })
+            Some(KxParams::DhPrime {
+                bits: bit_length(p.dh_p),
+            })
         }
         _ => None,
     }
@@ -136,7 +138,10 @@ mod tests {
     #[test]
     fn ske_named_curve_and_dh_prime() {
         let ecdhe = [3, 0x00, 0x1d, 1, 0xaa, 0, 0];
-        assert_eq!(server_key_exchange(&ecdhe, KeyExchange::Ecdhe, false), Some(KxParams::Named(29)));
+        assert_eq!(
+            server_key_exchange(&ecdhe, KeyExchange::Ecdhe, false),
+            Some(KxParams::Named(29))
+        );
         let mut dhe = vec![0, 128];
         dhe.extend([0xffu8; 128]);
         dhe.extend([0, 1, 2, 0, 1, 5]);
@@ -146,7 +151,13 @@ mod tests {
         );
         let mut psk = vec![0, 2, b'h', b'i'];
         psk.extend(ecdhe);
-        assert_eq!(server_key_exchange(&psk, KeyExchange::Ecdhe, true), Some(KxParams::Named(29)));
-        assert_eq!(server_key_exchange(&[3, 0], KeyExchange::Ecdhe, false), None);
+        assert_eq!(
+            server_key_exchange(&psk, KeyExchange::Ecdhe, true),
+            Some(KxParams::Named(29))
+        );
+        assert_eq!(
+            server_key_exchange(&[3, 0], KeyExchange::Ecdhe, false),
+            None
+        );
     }
 }
