@@ -116,7 +116,13 @@ impl Machine {
                 last,
             } => {
                 self.client = Client::Chunk { remaining };
-                Cmd::Bdat { last }
+                if last && !self.greeted {
+                    // One-sided capture: the last chunk crosses in clear; no reply to see.
+                    count_message(facts);
+                    Cmd::Bdat { last: false }
+                } else {
+                    Cmd::Bdat { last }
+                }
             }
             Command::Bdat { size: None, .. } | Command::Malformed => {
                 facts.anomaly(Anomaly::ProtocolViolation);
@@ -143,12 +149,20 @@ impl Machine {
     }
 
     fn on_body_line(&mut self, text: &[u8], confirmed: bool, facts: &mut Facts) {
-        if !confirmed {
+        // With the server never heard (a one-sided capture), no 354 can be seen: the body is
+        // not premature, and once complete its content has crossed the wire in clear.
+        let server_unheard = !self.greeted;
+        if !confirmed && !server_unheard {
             facts.anomaly(Anomaly::PrematureCommand);
         }
         if text == b"." {
             self.client = Client::Commands;
-            self.push(Cmd::DataEnd, facts);
+            if server_unheard {
+                count_message(facts);
+                self.push(Cmd::Other, facts);
+            } else {
+                self.push(Cmd::DataEnd, facts);
+            }
         }
     }
 
@@ -262,9 +276,7 @@ impl Machine {
                     self.client = Client::Commands;
                 }
             }
-            (Cmd::DataEnd | Cmd::Bdat { last: true }, 2) => {
-                facts.cleartext_messages = facts.cleartext_messages.saturating_add(1)
-            }
+            (Cmd::DataEnd | Cmd::Bdat { last: true }, 2) => count_message(facts),
             (Cmd::DataEnd | Cmd::Bdat { .. }, _) => {}
             (Cmd::Helo | Cmd::Ehlo | Cmd::Other, _) => {}
         }
@@ -346,6 +358,10 @@ impl Machine {
         self.desync = true;
         facts.anomaly(Anomaly::DialogueGap);
     }
+}
+
+fn count_message(facts: &mut Facts) {
+    facts.cleartext_messages = facts.cleartext_messages.saturating_add(1);
 }
 
 fn stripped(facts: &mut Facts, anomaly: Anomaly) {

@@ -26,6 +26,12 @@
 //!   without a command are expected from then on (no `UnpairedReply`). Commands seen after
 //!   the gap are paired again; pairing may stay off by the replies the gap hid.
 //!
+//! # One-sided captures
+//! When the server was never heard (only the client's direction was on the wire), no reply
+//! can confirm anything: body lines are not taken as premature, and a body completed with
+//! `.` (or a `BDAT … LAST` chunk) counts as a message in clear, since its content crossed the
+//! wire whatever the server would have answered.
+//!
 //! # Other oddities
 //! Bare LF (`BareLf`), over-long lines (`LineTooLong`, cut at [`LINE_MAX`]; not for SASL
 //! lines, which RFC 4954 §4 allows up to 12288 octets), a first reply that answers nothing

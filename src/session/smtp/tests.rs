@@ -853,3 +853,31 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn one_sided_client_stream_counts_the_body_it_carried() {
+    let (_, facts) = session(&[
+        (C, EHLO),
+        (C, b"MAIL FROM:<alice@example.test>\r\n"),
+        (C, b"RCPT TO:<bob@example.test>\r\n"),
+        (C, b"DATA\r\n"),
+        (C, BODY),
+        (C, QUIT),
+    ]);
+    let want = Facts {
+        cleartext_messages: 1,
+        ..seen()
+    };
+    assert_eq!(facts, want);
+}
+
+#[test]
+fn one_sided_bdat_last_counts_once() {
+    let (_, facts) = session(&[
+        (C, EHLO),
+        (C, b"BDAT 5 LAST\r\nhello"),
+        (C, QUIT),
+    ]);
+    assert_eq!(facts.cleartext_messages, 1);
+    assert!(facts.anomalies.is_empty());
+}
