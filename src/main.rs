@@ -4,10 +4,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use mailtap::config::{Limits, PortMap, PortMapping};
 use mailtap::engine::EngineConfig;
 use mailtap::replay::{self, ReplayConfig};
-use mailtap::sink::metrics::Metrics;
-use mailtap::sink::outputs::Outputs;
 use mailtap::session::tls::TlsContext;
 use mailtap::sink::log::SessionLog;
+use mailtap::sink::metrics::Metrics;
+use mailtap::sink::outputs::Outputs;
 use mailtap::source::file;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -47,14 +47,28 @@ struct Common {
     #[arg(long, value_name = "FILE|-", env = "MAILTAP_SESSIONS")]
     sessions: Option<String>,
     /// Map an extra TCP port to a protocol, or override a default (repeatable), e.g. 2525=smtp.
-    #[arg(long = "port", value_name = "PORT=PROTOCOL", env = "MAILTAP_PORT", value_delimiter = ',')]
+    #[arg(
+        long = "port",
+        value_name = "PORT=PROTOCOL",
+        env = "MAILTAP_PORT",
+        value_delimiter = ','
+    )]
     ports: Vec<PortMapping>,
     /// Extra CA certificate(s) (PEM) trusted besides the Mozilla roots (repeatable).
-    #[arg(long = "trust-anchor", value_name = "PEM", env = "MAILTAP_TRUST_ANCHOR", value_delimiter = ',')]
+    #[arg(
+        long = "trust-anchor",
+        value_name = "PEM",
+        env = "MAILTAP_TRUST_ANCHOR",
+        value_delimiter = ','
+    )]
     trust_anchors: Vec<PathBuf>,
     /// Write the metrics in the text exposition format to FILE at the end (for
     /// node_exporter's textfile collector: written to FILE.tmp, then renamed).
-    #[arg(long = "metrics-file", value_name = "FILE", env = "MAILTAP_METRICS_FILE")]
+    #[arg(
+        long = "metrics-file",
+        value_name = "FILE",
+        env = "MAILTAP_METRICS_FILE"
+    )]
     metrics_file: Option<PathBuf>,
     /// Worker threads (default: the number of cores).
     #[arg(long, value_name = "N", env = "MAILTAP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]

@@ -30,7 +30,12 @@ pub enum Verdict {
 }
 
 impl Attack {
-    pub const ALL: [Attack; 4] = [Attack::Passive, Attack::Active, Attack::Later, Attack::QuantumLater];
+    pub const ALL: [Attack; 4] = [
+        Attack::Passive,
+        Attack::Active,
+        Attack::Later,
+        Attack::QuantumLater,
+    ];
 
     pub const fn label(self) -> &'static str {
         match self {

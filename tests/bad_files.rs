@@ -99,7 +99,10 @@ fn missing_file_is_an_error_not_a_crash() {
     let out = mailtap(&["replay", "--quiet", "/nonexistent/capture.pcap"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("mailtap: /nonexistent/capture.pcap: cannot read:"), "{stderr}");
+    assert!(
+        stderr.starts_with("mailtap: /nonexistent/capture.pcap: cannot read:"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -124,5 +127,8 @@ fn stdin_is_read_with_a_dash() {
     assert!(out.status.success());
     let report = report_of(&out);
     assert_eq!(report["files"][0]["name"], "<stdin>");
-    assert_eq!(report["files"][0]["packets"], record_offsets(&capture).len() as u64);
+    assert_eq!(
+        report["files"][0]["packets"],
+        record_offsets(&capture).len() as u64
+    );
 }

@@ -149,7 +149,8 @@ impl Lane {
     ) {
         let tls = &self.tls;
         let make = |info: &FlowInfo| Session::new(info.protocol, Arc::clone(tls));
-        self.worker.segment(ts, seg, make, &mut |c| out(finished(c)));
+        self.worker
+            .segment(ts, seg, make, &mut |c| out(finished(c)));
     }
 
     pub(crate) fn tick(&mut self, now: Timestamp, out: &mut dyn FnMut(Finished)) {

@@ -87,7 +87,10 @@ impl LaneHandle {
             };
             for mut batch in rx {
                 for s in &batch.slots {
-                    let data = batch.bytes.get(s.start..s.start + s.len).unwrap_or_default();
+                    let data = batch
+                        .bytes
+                        .get(s.start..s.start + s.len)
+                        .unwrap_or_default();
                     let p = Packet {
                         ts: s.ts,
                         link: s.link,
@@ -157,7 +160,7 @@ impl<S: Sink> Parallel<S> {
         Parallel {
             decoder: Decoder::new(cfg.ports),
             lanes,
-            hasher: foldhash::fast::FixedState::with_seed(0x6d61_696c_7461_70),
+            hasher: foldhash::fast::FixedState::with_seed(0x006d_6169_6c74_6170),
             sink,
             last_ts: Timestamp::ZERO,
             last_flush: Timestamp::ZERO,

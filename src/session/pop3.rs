@@ -278,7 +278,7 @@ impl State {
                 Cmd::Stls
             }
             Verb::Masked => {
-                facts.starttls_attempted = true;
+                // As seen on the wire: a rewritten command is no attempt (as a masked offer is no offer).
                 facts.starttls_stripped = true;
                 facts.anomaly(Anomaly::StarttlsCommandRewritten);
                 Cmd::Stls

@@ -293,9 +293,14 @@ impl TlsAnalyzer {
         }
     }
 
+    /// TLS 1.3 encrypts the certificate: `hidden`. A resumed TLS ≤ 1.2 session sends none:
+    /// `absent` (the protection verdict treats resumption as unknown, not as exposed).
     fn certificate_info(&self, tls13: bool) -> CertificateInfo {
-        if tls13 || self.resumed {
+        if tls13 {
             return CertStatus::Hidden.info();
+        }
+        if self.resumed {
+            return CertStatus::Absent.info();
         }
         self.certificate
             .clone()

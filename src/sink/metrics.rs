@@ -10,11 +10,12 @@ use crate::flow::table::CloseReason;
 use crate::protection::{judge, Attack, Verdict};
 use crate::record::{Encryption, SessionRecord};
 use crate::session::dialogue::mechanism_labels;
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use std::sync::{Mutex, PoisonError};
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 const NS: &str = "mailtap";
-
 
 pub struct Metrics {
     registry: Registry,
@@ -54,24 +55,97 @@ impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
         let r = Registry::new();
         let m = Metrics {
-            sessions: counter(&r, "sessions_total", "Mail sessions, by protocol and how they were encrypted.", &["protocol", "encryption"])?,
-            starttls_offered: counter(&r, "starttls_offered_total", "Sessions whose server offered STARTTLS/STLS.", &["protocol"])?,
-            starttls_attempted: counter(&r, "starttls_attempted_total", "Sessions whose client sent STARTTLS/STLS.", &["protocol"])?,
-            tls_sessions: counter(&r, "tls_sessions_total", "Sessions whose TLS handshake was seen, by negotiated version and cipher suite.", &["protocol", "version", "cipher_suite", "forward_secret"])?,
-            tls_key_exchange: counter(&r, "tls_key_exchange_total", "TLS sessions by key exchange and group.", &["protocol", "key_exchange", "group", "post_quantum"])?,
-            tls_weaknesses: counter(&r, "tls_weaknesses_total", "Weaknesses of negotiated TLS parameters, one per session and weakness.", &["protocol", "weakness"])?,
-            tls_certificates: counter(&r, "tls_certificates_total", "TLS sessions by server certificate verdict.", &["protocol", "status"])?,
-            cleartext_auth: counter(&r, "cleartext_auth_total", "Logins sent before any TLS, by mechanism.", &["protocol", "mechanism"])?,
-            cleartext_messages: counter(&r, "cleartext_messages_total", "Messages whose content crossed the wire unencrypted.", &["protocol"])?,
-            bytes: counter(&r, "bytes_total", "Payload bytes of mail sessions, both directions.", &["protocol", "encryption"])?,
-            protection: counter(&r, "session_protection_total", "Per session and attack: was the session protected against it?", &["protocol", "attack", "verdict"])?,
-            anomalies: counter(&r, "anomalies_total", "Sessions showing an anomaly, by kind.", &["protocol", "anomaly"])?,
-            packets: counter(&r, "packets_total", "Packets seen, by what became of them.", &["result"])?,
-            flows_evicted: counter(&r, "flows_evicted_total", "Flows closed before they ended, by reason.", &["reason"])?,
+            sessions: counter(
+                &r,
+                "sessions_total",
+                "Mail sessions, by protocol and how they were encrypted.",
+                &["protocol", "encryption"],
+            )?,
+            starttls_offered: counter(
+                &r,
+                "starttls_offered_total",
+                "Sessions whose server offered STARTTLS/STLS.",
+                &["protocol"],
+            )?,
+            starttls_attempted: counter(
+                &r,
+                "starttls_attempted_total",
+                "Sessions whose client sent STARTTLS/STLS.",
+                &["protocol"],
+            )?,
+            tls_sessions: counter(
+                &r,
+                "tls_sessions_total",
+                "Sessions whose TLS handshake was seen, by negotiated version and cipher suite.",
+                &["protocol", "version", "cipher_suite", "forward_secret"],
+            )?,
+            tls_key_exchange: counter(
+                &r,
+                "tls_key_exchange_total",
+                "TLS sessions by key exchange and group.",
+                &["protocol", "key_exchange", "group", "post_quantum"],
+            )?,
+            tls_weaknesses: counter(
+                &r,
+                "tls_weaknesses_total",
+                "Weaknesses of negotiated TLS parameters, one per session and weakness.",
+                &["protocol", "weakness"],
+            )?,
+            tls_certificates: counter(
+                &r,
+                "tls_certificates_total",
+                "TLS sessions by server certificate verdict.",
+                &["protocol", "status"],
+            )?,
+            cleartext_auth: counter(
+                &r,
+                "cleartext_auth_total",
+                "Logins sent before any TLS, by mechanism.",
+                &["protocol", "mechanism"],
+            )?,
+            cleartext_messages: counter(
+                &r,
+                "cleartext_messages_total",
+                "Messages whose content crossed the wire unencrypted.",
+                &["protocol"],
+            )?,
+            bytes: counter(
+                &r,
+                "bytes_total",
+                "Payload bytes of mail sessions, both directions.",
+                &["protocol", "encryption"],
+            )?,
+            protection: counter(
+                &r,
+                "session_protection_total",
+                "Per session and attack: was the session protected against it?",
+                &["protocol", "attack", "verdict"],
+            )?,
+            anomalies: counter(
+                &r,
+                "anomalies_total",
+                "Sessions showing an anomaly, by kind.",
+                &["protocol", "anomaly"],
+            )?,
+            packets: counter(
+                &r,
+                "packets_total",
+                "Packets seen, by what became of them.",
+                &["result"],
+            )?,
+            flows_evicted: counter(
+                &r,
+                "flows_evicted_total",
+                "Flows closed before they ended, by reason.",
+                &["reason"],
+            )?,
             gaps: {
                 let c = IntCounter::with_opts(
-                    Opts::new("reassembly_gaps_total", "Stream gaps: bytes that were never seen.")
-                        .namespace(NS),
+                    Opts::new(
+                        "reassembly_gaps_total",
+                        "Stream gaps: bytes that were never seen.",
+                    )
+                    .namespace(NS),
                 )?;
                 r.register(Box::new(c.clone()))?;
                 c
@@ -112,7 +186,8 @@ impl Metrics {
             self.cleartext_messages.with_label_values(&[p]);
             for a in Attack::ALL {
                 for v in Verdict::ALL {
-                    self.protection.with_label_values(&[p, a.label(), v.label()]);
+                    self.protection
+                        .with_label_values(&[p, a.label(), v.label()]);
                 }
             }
             for mech in mechanism_labels() {
@@ -190,7 +265,10 @@ impl Metrics {
 
     /// Publish a cumulative health snapshot (all workers merged).
     pub fn health(&self, h: &Health) {
-        let mut published = self.published.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for i in 0..PACKET_RESULTS {
             let delta = h.packets[i].saturating_sub(published.packets[i]);
             self.packets

@@ -89,7 +89,10 @@ impl ProtocolReport {
 impl Report {
     pub fn new() -> Self {
         Report {
-            protocols: Protocol::ALL.iter().map(|p| ProtocolReport::new(*p)).collect(),
+            protocols: Protocol::ALL
+                .iter()
+                .map(|p| ProtocolReport::new(*p))
+                .collect(),
             ..Report::default()
         }
     }
@@ -127,35 +130,79 @@ impl Report {
     }
 
     pub fn write_table(&self, out: &mut dyn Write) -> io::Result<()> {
-        writeln!(out, "{:<12} {:>8} {:>9} {:>12} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6}",
-            "protocol", "sessions", "packets", "bytes", "encrypted", "plaintext", "refused",
-            "stripped", "failed", "unknown", "logins", "msgs")?;
+        writeln!(
+            out,
+            "{:<12} {:>8} {:>9} {:>12} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6}",
+            "protocol",
+            "sessions",
+            "packets",
+            "bytes",
+            "encrypted",
+            "plaintext",
+            "refused",
+            "stripped",
+            "failed",
+            "unknown",
+            "logins",
+            "msgs"
+        )?;
         for p in self.protocols.iter().filter(|p| p.connections > 0) {
             let get = |e: Encryption| p.sessions.get(e.label()).copied().unwrap_or(0);
             let share = p
                 .encrypted_share()
                 .map_or_else(|| "-".to_string(), |s| format!("{:.1}%", s * 100.0));
-            writeln!(out, "{:<12} {:>8} {:>9} {:>12} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6}",
-                p.protocol.name(), p.connections, p.packets, p.bytes, share,
-                get(Encryption::Plaintext), get(Encryption::StarttlsRefused),
-                get(Encryption::StarttlsStripped), get(Encryption::TlsFailed),
-                get(Encryption::Unknown), p.cleartext_auth_sessions, p.cleartext_messages)?;
+            writeln!(
+                out,
+                "{:<12} {:>8} {:>9} {:>12} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6}",
+                p.protocol.name(),
+                p.connections,
+                p.packets,
+                p.bytes,
+                share,
+                get(Encryption::Plaintext),
+                get(Encryption::StarttlsRefused),
+                get(Encryption::StarttlsStripped),
+                get(Encryption::TlsFailed),
+                get(Encryption::Unknown),
+                p.cleartext_auth_sessions,
+                p.cleartext_messages
+            )?;
         }
         writeln!(out)?;
         let h = &self.health;
         let list = |m: &BTreeMap<&'static str, u64>| {
-            let parts: Vec<String> =
-                m.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k}={n}")).collect();
-            if parts.is_empty() { "none".to_string() } else { parts.join(" ") }
+            let parts: Vec<String> = m
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect();
+            if parts.is_empty() {
+                "none".to_string()
+            } else {
+                parts.join(" ")
+            }
         };
         writeln!(out, "packets:   {}", list(&h.packets))?;
-        writeln!(out, "flows:     peak={} without_payload={} closed: {}",
-            h.flows_peak, h.connections_without_payload, list(&h.flows_closed))?;
-        writeln!(out, "gaps:      {} ({} bytes)", h.reassembly_gaps, h.reassembly_gap_bytes)?;
+        writeln!(
+            out,
+            "flows:     peak={} without_payload={} closed: {}",
+            h.flows_peak,
+            h.connections_without_payload,
+            list(&h.flows_closed)
+        )?;
+        writeln!(
+            out,
+            "gaps:      {} ({} bytes)",
+            h.reassembly_gaps, h.reassembly_gap_bytes
+        )?;
         writeln!(out, "anomalies: {}", list(&h.anomalies))?;
         for f in &self.files {
             match &f.error {
-                Some(e) => writeln!(out, "file:      {} ({} packets) ERROR {e}", f.name, f.packets)?,
+                Some(e) => writeln!(
+                    out,
+                    "file:      {} ({} packets) ERROR {e}",
+                    f.name, f.packets
+                )?,
                 None => writeln!(out, "file:      {} ({} packets)", f.name, f.packets)?,
             }
         }

@@ -80,7 +80,10 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), SourceError> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io_err)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     entries.sort();
     for path in entries {
@@ -320,13 +323,25 @@ fn accept<'a>(clock: &mut Clock, block: PcapBlockOwned<'a>) -> Result<Option<Pac
             let iface = interface(clock, epb.if_id)?;
             let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
             let ts = ng_time(units, iface);
-            Ok(Some(packet(ts, iface.link, epb.data, epb.caplen, epb.origlen)))
+            Ok(Some(packet(
+                ts,
+                iface.link,
+                epb.data,
+                epb.caplen,
+                epb.origlen,
+            )))
         }
         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
             // No timestamp in a simple packet block: the best is "unknown", i.e. zero.
             let iface = interface(clock, 0)?;
             let caplen = u32::try_from(spb.data.len()).unwrap_or(u32::MAX);
-            Ok(Some(packet(Timestamp::ZERO, iface.link, spb.data, caplen, spb.origlen)))
+            Ok(Some(packet(
+                Timestamp::ZERO,
+                iface.link,
+                spb.data,
+                caplen,
+                spb.origlen,
+            )))
         }
         PcapBlockOwned::NG(_) => Ok(None),
     }

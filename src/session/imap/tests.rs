@@ -206,7 +206,6 @@ fn masked_capability_and_rewritten_command() {
     assert_eq!(
         facts,
         facts_with(|f| {
-            f.starttls_attempted = true;
             f.starttls_refused = true;
             f.starttls_stripped = true;
             f.anomaly(Anomaly::StarttlsCapabilityMasked);

@@ -99,7 +99,7 @@ impl Machine {
                 Cmd::StartTls
             }
             Command::StartTlsMasked => {
-                facts.starttls_attempted = true;
+                // As seen on the wire: a rewritten command is no attempt (as a masked offer is no offer).
                 stripped(facts, Anomaly::StarttlsCommandRewritten);
                 Cmd::Other
             }

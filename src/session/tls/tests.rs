@@ -270,7 +270,7 @@ fn tls12_resumption() {
     assert!(r.judged && r.anomalies.is_empty());
     let mut want = tls12("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE", None, true);
     want.resumed = true;
-    want.certificate = CertStatus::Hidden.info();
+    want.certificate = CertStatus::Absent.info();
     want.ja4 = s("t12d280700_d943125447b4_e7e480e5a997");
     assert_eq!(r.info, want);
 }
