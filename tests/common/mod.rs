@@ -4,6 +4,7 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -47,9 +48,11 @@ pub fn case_args(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A scratch file path unique to this test process and `tag`.
+/// A scratch file path unique to this call: tests of one binary run in parallel threads.
 pub fn scratch(tag: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("mailtap-test-{}-{tag}", std::process::id()))
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("mailtap-test-{}-{n}-{tag}", std::process::id()))
 }
 
 /// Replay one case: its session records (sorted by start) and its JSON report.
