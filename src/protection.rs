@@ -101,3 +101,67 @@ fn certificate_verdict(tls: &TlsInfo) -> Verdict {
         _ => Verdict::Exposed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::test_records::{plaintext_smtp, with_tls};
+
+    fn verdicts(r: &SessionRecord) -> [Verdict; 4] {
+        Attack::ALL.map(|a| judge(r, a))
+    }
+
+    use Verdict::{Exposed as E, Protected as P, Unknown as U};
+
+    #[test]
+    fn plaintext_is_exposed_to_everything() {
+        assert_eq!(verdicts(&plaintext_smtp()), [E, E, E, E]);
+    }
+
+    #[test]
+    fn tls13_certificate_hidden_leaves_active_unknown() {
+        let r = with_tls(Encryption::Starttls, "TLSv1.3", true, false, "hidden");
+        assert_eq!(verdicts(&r), [P, U, P, E]);
+    }
+
+    #[test]
+    fn valid_certificate_and_pq_group_protect_against_all() {
+        let r = with_tls(Encryption::ImplicitTls, "TLSv1.3", true, true, "valid");
+        assert_eq!(verdicts(&r), [P, P, P, P]);
+    }
+
+    #[test]
+    fn rsa_key_exchange_with_self_signed_certificate() {
+        let r = with_tls(Encryption::Starttls, "TLSv1.2", false, false, "self_signed");
+        assert_eq!(verdicts(&r), [P, E, E, E]);
+    }
+
+    #[test]
+    fn resumed_session_cannot_be_judged_for_active() {
+        let mut r = with_tls(Encryption::Starttls, "TLSv1.2", true, false, "absent");
+        if let Some(t) = r.tls.as_mut() {
+            t.resumed = true;
+        }
+        assert_eq!(judge(&r, Attack::Active), U);
+    }
+
+    #[test]
+    fn failed_refused_and_stripped_are_exposed_unknown_is_unknown() {
+        for e in [
+            Encryption::TlsFailed,
+            Encryption::StarttlsRefused,
+            Encryption::StarttlsStripped,
+        ] {
+            let r = SessionRecord {
+                encryption: e,
+                ..plaintext_smtp()
+            };
+            assert_eq!(verdicts(&r), [E, E, E, E], "{e:?}");
+        }
+        let r = SessionRecord {
+            encryption: Encryption::Unknown,
+            ..plaintext_smtp()
+        };
+        assert_eq!(verdicts(&r), [U, U, U, U]);
+    }
+}

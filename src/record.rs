@@ -106,3 +106,62 @@ pub struct CertificateInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
 }
+
+#[cfg(test)]
+pub(crate) mod test_records {
+    //! Records built by name for the sinks' unit tests.
+    use super::*;
+
+    pub fn plaintext_smtp() -> SessionRecord {
+        SessionRecord {
+            ts_start: Timestamp::from_secs(1_795_896_000),
+            ts_end: Timestamp::from_secs(1_795_896_001),
+            client: "192.0.2.1:51234"
+                .parse()
+                .unwrap_or(SocketAddr::from(([0; 4], 0))),
+            server: "198.51.100.7:25"
+                .parse()
+                .unwrap_or(SocketAddr::from(([0; 4], 0))),
+            protocol: Protocol::Smtp,
+            encryption: Encryption::Plaintext,
+            starttls_offered: true,
+            starttls_attempted: false,
+            tls: None,
+            cleartext_auth: vec!["PLAIN"],
+            cleartext_messages: 2,
+            bytes_to_server: 1000,
+            bytes_to_client: 500,
+            anomalies: Anomalies::default(),
+        }
+    }
+
+    pub fn with_tls(
+        encryption: Encryption,
+        version: &str,
+        fs: bool,
+        pq: bool,
+        cert: &str,
+    ) -> SessionRecord {
+        SessionRecord {
+            encryption,
+            starttls_attempted: encryption == Encryption::Starttls,
+            cleartext_auth: vec![],
+            cleartext_messages: 0,
+            tls: Some(TlsInfo {
+                version: Some(version.into()),
+                cipher_suite: Some("TLS_AES_256_GCM_SHA384".into()),
+                key_exchange: Some("ECDHE".into()),
+                group: Some(if pq { "X25519MLKEM768" } else { "x25519" }.into()),
+                forward_secret: Some(fs),
+                post_quantum: Some(pq),
+                established: true,
+                certificate: CertificateInfo {
+                    status: cert.into(),
+                    ..CertificateInfo::default()
+                },
+                ..TlsInfo::default()
+            }),
+            ..plaintext_smtp()
+        }
+    }
+}

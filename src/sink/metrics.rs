@@ -305,3 +305,137 @@ fn label_safe(v: String) -> String {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::test_records::{plaintext_smtp, with_tls};
+
+    fn line<'a>(text: &'a str, series: &str) -> Option<&'a str> {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .map(|l| &l[series.len()..])
+    }
+
+    #[test]
+    fn known_combinations_are_exported_as_zero() {
+        let text = Metrics::new().unwrap().render();
+        assert_eq!(
+            line(
+                &text,
+                r#"mailtap_sessions_total{encryption="starttls_stripped",protocol="pop3s"}"#
+            ),
+            Some(" 0")
+        );
+        assert_eq!(
+            line(
+                &text,
+                r#"mailtap_session_protection_total{attack="quantum_later",protocol="imap",verdict="unknown"}"#
+            ),
+            Some(" 0")
+        );
+        assert_eq!(
+            line(&text, r#"mailtap_packets_total{result="fragment"}"#),
+            Some(" 0")
+        );
+        assert_eq!(
+            line(&text, r#"mailtap_flows_evicted_total{reason="table_full"}"#),
+            Some(" 0")
+        );
+        assert!(text.contains("mailtap_build_info{version=\""));
+    }
+
+    #[test]
+    fn a_session_counts_in_every_family() {
+        let m = Metrics::new().unwrap();
+        m.session(&plaintext_smtp());
+        m.session(&with_tls(
+            Encryption::Starttls,
+            "TLSv1.3",
+            true,
+            false,
+            "hidden",
+        ));
+        let text = m.render();
+        let get = |s: &str| line(&text, s).unwrap_or("missing").trim().to_string();
+        assert_eq!(
+            get(r#"mailtap_sessions_total{encryption="plaintext",protocol="smtp"}"#),
+            "1"
+        );
+        assert_eq!(
+            get(r#"mailtap_sessions_total{encryption="starttls",protocol="smtp"}"#),
+            "1"
+        );
+        assert_eq!(
+            get(r#"mailtap_starttls_offered_total{protocol="smtp"}"#),
+            "2"
+        );
+        assert_eq!(
+            get(r#"mailtap_starttls_attempted_total{protocol="smtp"}"#),
+            "1"
+        );
+        assert_eq!(
+            get(r#"mailtap_cleartext_auth_total{mechanism="PLAIN",protocol="smtp"}"#),
+            "1"
+        );
+        assert_eq!(
+            get(r#"mailtap_cleartext_messages_total{protocol="smtp"}"#),
+            "2"
+        );
+        assert_eq!(
+            get(r#"mailtap_bytes_total{encryption="plaintext",protocol="smtp"}"#),
+            "1500"
+        );
+        assert_eq!(
+            get(
+                r#"mailtap_tls_sessions_total{cipher_suite="TLS_AES_256_GCM_SHA384",forward_secret="true",protocol="smtp",version="TLSv1.3"}"#
+            ),
+            "1"
+        );
+        assert_eq!(
+            get(
+                r#"mailtap_session_protection_total{attack="active",protocol="smtp",verdict="unknown"}"#
+            ),
+            "1"
+        );
+        assert_eq!(
+            get(
+                r#"mailtap_session_protection_total{attack="passive",protocol="smtp",verdict="exposed"}"#
+            ),
+            "1"
+        );
+        assert_eq!(
+            get(r#"mailtap_tls_certificates_total{protocol="smtp",status="hidden"}"#),
+            "1"
+        );
+    }
+
+    #[test]
+    fn health_snapshots_become_increments() {
+        let m = Metrics::new().unwrap();
+        let mut h = Health::default();
+        h.packets[0] = 5;
+        h.gaps = 2;
+        h.active_flows = 7;
+        m.health(&h);
+        h.packets[0] = 8;
+        m.health(&h);
+        let text = m.render();
+        let label = packet_result_label(0);
+        assert_eq!(
+            line(
+                &text,
+                &format!("mailtap_packets_total{{result=\"{label}\"}}")
+            ),
+            Some(" 8")
+        );
+        assert_eq!(line(&text, "mailtap_reassembly_gaps_total "), Some("2"));
+        assert_eq!(line(&text, "mailtap_flows_active "), Some("7"));
+    }
+
+    #[test]
+    fn unknown_code_points_share_one_label_value() {
+        assert_eq!(label_safe("0x1a2b".into()), "other");
+        assert_eq!(label_safe("x25519".into()), "x25519");
+    }
+}

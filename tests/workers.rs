@@ -1,0 +1,83 @@
+//! One worker or several: the same records (order aside) and the same metrics.
+
+mod common;
+
+use common::{capture_of, case_args, cases, mailtap, scratch};
+
+fn replay(workers: &str) -> (Vec<String>, String) {
+    let sessions = scratch(&format!("workers-{workers}.jsonl"));
+    let metrics = scratch(&format!("workers-{workers}.prom"));
+    let mut records = Vec::new();
+    let mut exposition = String::new();
+    // Case by case, because some cases need their own options (trust anchors).
+    for dir in cases() {
+        let capture = capture_of(&dir).unwrap();
+        let mut args: Vec<String> = vec!["replay".into(), "--quiet".into()];
+        args.extend(["--workers".into(), workers.into()]);
+        args.extend(case_args(&dir));
+        args.extend(["--sessions".into(), sessions.to_string_lossy().into()]);
+        args.extend(["--metrics-file".into(), metrics.to_string_lossy().into()]);
+        args.push(capture.to_string_lossy().into());
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = mailtap(&argv);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        records.extend(
+            std::fs::read_to_string(&sessions)
+                .unwrap()
+                .lines()
+                .map(String::from),
+        );
+        exposition.push_str(&std::fs::read_to_string(&metrics).unwrap());
+    }
+    let _ = std::fs::remove_file(sessions);
+    let _ = std::fs::remove_file(metrics);
+    records.sort();
+    (records, exposition)
+}
+
+#[test]
+fn four_workers_give_what_one_gives() {
+    let (one_records, one_metrics) = replay("1");
+    let (four_records, four_metrics) = replay("4");
+    assert!(one_records.len() > 50);
+    assert_eq!(one_records, four_records);
+    assert_eq!(one_metrics, four_metrics);
+}
+
+#[test]
+fn a_whole_directory_with_four_workers_matches_one() {
+    let fixtures = common::fixtures();
+    let run = |w: &str| {
+        let s = scratch(&format!("dir-{w}.jsonl"));
+        let out = mailtap(&[
+            "replay",
+            "--quiet",
+            "--format",
+            "json",
+            "--workers",
+            w,
+            "--sessions",
+            &s.to_string_lossy(),
+            &fixtures.to_string_lossy(),
+        ]);
+        assert!(out.status.success());
+        let mut lines: Vec<String> = std::fs::read_to_string(&s)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        lines.sort();
+        let _ = std::fs::remove_file(s);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            lines,
+            report["protocols"].clone(),
+            report["health"]["packets"].clone(),
+        )
+    };
+    assert_eq!(run("1"), run("4"));
+}
