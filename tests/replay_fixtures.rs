@@ -117,3 +117,37 @@ fn one_sided_capture_is_named() {
         got[0]
     );
 }
+
+fn protection(report: &Value, protocol: &str, attack: &str) -> (u64, u64, u64) {
+    let row = report["protection"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["protocol"] == protocol && r["attack"] == attack)
+        .unwrap_or_else(|| panic!("no {protocol}/{attack} row"));
+    let n = |k: &str| row[k].as_u64().unwrap();
+    (n("protected"), n("exposed"), n("unknown"))
+}
+
+#[test]
+fn report_judges_each_attack() {
+    let (_, pq) = replay_case(&case("tls13-pq-x25519mlkem768"));
+    assert_eq!(protection(&pq, "submissions", "passive"), (1, 0, 0));
+    assert_eq!(
+        protection(&pq, "submissions", "active"),
+        (0, 0, 1),
+        "TLS 1.3: hidden"
+    );
+    assert_eq!(protection(&pq, "submissions", "later"), (1, 0, 0));
+    assert_eq!(protection(&pq, "submissions", "quantum_later"), (1, 0, 0));
+    assert_eq!(pq["tls"]["post_quantum"], 1);
+
+    let (_, valid) = replay_case(&case("cert-valid-test-ca"));
+    assert_eq!(protection(&valid, "submissions", "active"), (1, 0, 0));
+    let (_, rsa) = replay_case(&case("tls12-rsa-kx"));
+    assert_eq!(protection(&rsa, "pop3s", "later"), (0, 1, 0));
+    assert_eq!(rsa["tls"]["weaknesses"]["non_forward_secret"], 1);
+
+    let (_, plain) = replay_case(&case("smtp-plaintext-no-starttls"));
+    assert_eq!(protection(&plain, "smtp", "passive"), (0, 1, 0));
+}

@@ -4,3 +4,4 @@ pub mod log;
 pub mod metrics;
 pub mod outputs;
 pub mod report;
+pub mod tls_summary;

@@ -4,6 +4,7 @@ use crate::config::Protocol;
 use crate::engine::{packet_result_label, Health, PACKET_RESULTS};
 use crate::flow::table::{CloseReason, FlowInfo};
 use crate::record::{Encryption, SessionRecord};
+use crate::sink::tls_summary::{ProtectionRow, ProtectionTable, TlsSummary};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -12,7 +13,12 @@ use std::io::{self, Write};
 pub struct Report {
     pub files: Vec<FileReport>,
     pub protocols: Vec<ProtocolReport>,
+    /// Per protocol and attack (DESIGN.md's protection table as counts).
+    pub protection: Vec<ProtectionRow>,
+    pub tls: TlsSummary,
     pub health: HealthReport,
+    #[serde(skip)]
+    protection_table: ProtectionTable,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -109,6 +115,9 @@ impl Report {
         for a in r.anomalies.iter() {
             *self.health.anomalies.entry(a.label()).or_default() += 1;
         }
+        self.tls.add(r);
+        self.protection_table.add(r);
+        self.protection = self.protection_table.rows();
     }
 
     pub fn set_health(&mut self, h: &Health) {
@@ -169,6 +178,10 @@ impl Report {
             )?;
         }
         writeln!(out)?;
+        self.protection_table.write_table(out)?;
+        writeln!(out)?;
+        self.tls.write_table(out)?;
+        writeln!(out)?;
         let h = &self.health;
         let list = |m: &BTreeMap<&'static str, u64>| {
             let parts: Vec<String> = m
@@ -196,15 +209,15 @@ impl Report {
             h.reassembly_gaps, h.reassembly_gap_bytes
         )?;
         writeln!(out, "anomalies: {}", list(&h.anomalies))?;
-        for f in &self.files {
-            match &f.error {
-                Some(e) => writeln!(
-                    out,
-                    "file:      {} ({} packets) ERROR {e}",
-                    f.name, f.packets
-                )?,
-                None => writeln!(out, "file:      {} ({} packets)", f.name, f.packets)?,
-            }
+        let packets: u64 = self.files.iter().map(|f| f.packets).sum();
+        writeln!(
+            out,
+            "files:     {} read, {packets} packets",
+            self.files.len()
+        )?;
+        for f in self.files.iter().filter(|f| f.error.is_some()) {
+            let e = f.error.as_deref().unwrap_or_default();
+            writeln!(out, "  ERROR {e} ({} packets used)", f.packets)?;
         }
         Ok(())
     }
