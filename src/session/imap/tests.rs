@@ -1,4 +1,5 @@
 //! IMAP dialogues modelled on Dovecot's, each also fed one byte at a time.
+//! Test code only: the parent declares this module under #[cfg(test)].
 
 use super::*;
 use crate::session::dialogue::Step;

@@ -1,4 +1,5 @@
 //! POP3 dialogues modelled on Dovecot's, each also fed one byte at a time.
+//! Test code only: the parent declares this module under #[cfg(test)].
 
 use super::*;
 use Direction::{ToClient as S, ToServer as C};

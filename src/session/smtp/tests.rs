@@ -1,4 +1,5 @@
 //! Whole dialogues, with text from Postfix 3.x and swaks sessions. States are built by name.
+//! Test code only: the parent declares this module under #[cfg(test)].
 
 use super::*;
 use crate::session::anomaly::Anomaly::{self, *};

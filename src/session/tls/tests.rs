@@ -1,4 +1,5 @@
 //! Real handshakes (testdata/, see its README) and hand-made malformed input.
+//! Test code only: the parent declares this module under #[cfg(test)].
 
 use super::*;
 
