@@ -29,7 +29,9 @@ pub fn run(cfg: ReplayConfig, outputs: Outputs) -> Outputs {
                 packets += 1;
                 if packets % 8192 == 0 {
                     bar.set_position(offset);
-                    bar.set_message(format!("{} packets", packets));
+                    let secs = bar.elapsed().as_secs_f64().max(1e-3);
+                    let rate = packets as f64 / secs;
+                    bar.set_message(format!("{packets} packets, {rate:.0} packets/s"));
                 }
                 engine.packet(p);
             });
