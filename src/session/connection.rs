@@ -13,7 +13,7 @@ use super::tls::{TlsAnalyzer, TlsContext, TlsProgress};
 use crate::config::{Family, Protocol};
 use crate::flow::table::FlowInfo;
 use crate::flow::{Direction, FlowHandler, Interest, StreamEvent};
-use crate::record::{Encryption, SessionRecord};
+use crate::record::{Encryption, SessionRecord, TlsInfo};
 use crate::source::Timestamp;
 use std::sync::Arc;
 
@@ -35,14 +35,21 @@ enum Phase {
     MidstreamTls,
 }
 
+/// What a judged handshake left behind.
+struct Verdict {
+    info: TlsInfo,
+    established: bool,
+}
+
 pub struct Session {
     protocol: Protocol,
     ctx: Arc<TlsContext>,
     phase: Phase,
     facts: Facts,
     tls_start: Option<TlsStart>,
-    /// The TLS analyzer's verdict, kept when the phase moves on to Bypass.
-    tls: Option<Box<TlsAnalyzer>>,
+    /// The TLS verdict, kept when the phase moves on to Bypass (the analyzer and its buffers
+    /// are dropped then: a bypassed connection holds only this).
+    verdict: Option<Box<Verdict>>,
     midstream: bool,
 }
 
@@ -54,7 +61,7 @@ impl Session {
             phase: Phase::Detect,
             facts: Facts::default(),
             tls_start: None,
-            tls: None,
+            verdict: None,
             midstream: false,
         }
     }
@@ -64,7 +71,6 @@ impl Session {
         if info.bytes.iter().all(|b| *b == 0) {
             return None;
         }
-        let tls = self.analyzer();
         Some(SessionRecord {
             ts_start: info.first_ts,
             ts_end: info.last_ts,
@@ -74,7 +80,7 @@ impl Session {
             encryption: self.encryption(),
             starttls_offered: self.facts.starttls_offered,
             starttls_attempted: self.facts.starttls_attempted,
-            tls: tls.map(|t| t.info()),
+            tls: self.tls_info(),
             cleartext_auth: self.facts.cleartext_auth.clone(),
             cleartext_messages: self.facts.cleartext_messages,
             bytes_to_server: info.bytes[Direction::ToServer.index()],
@@ -83,15 +89,24 @@ impl Session {
         })
     }
 
-    fn analyzer(&self) -> Option<&TlsAnalyzer> {
-        match &self.phase {
-            Phase::Tls(t) => Some(t),
-            _ => self.tls.as_deref(),
+    fn tls_info(&self) -> Option<TlsInfo> {
+        match (&self.phase, &self.verdict) {
+            (Phase::Tls(t), _) => Some(t.info()),
+            (_, Some(v)) => Some(v.info.clone()),
+            _ => None,
+        }
+    }
+
+    fn established(&self) -> bool {
+        match (&self.phase, &self.verdict) {
+            (Phase::Tls(t), _) => t.established(),
+            (_, Some(v)) => v.established,
+            _ => false,
         }
     }
 
     fn encryption(&self) -> Encryption {
-        let established = self.analyzer().is_some_and(|t| t.established());
+        let established = self.established();
         match (self.tls_start, established) {
             (Some(TlsStart::Starttls), true) => Encryption::Starttls,
             (Some(TlsStart::Implicit), true) => Encryption::ImplicitTls,
@@ -157,7 +172,10 @@ impl Session {
 
     fn bypass(&mut self) -> Interest {
         if let Phase::Tls(t) = std::mem::replace(&mut self.phase, Phase::Bypass) {
-            self.tls = Some(t);
+            self.verdict = Some(Box::new(Verdict {
+                info: t.info(),
+                established: t.established(),
+            }));
         }
         Interest::Done
     }
@@ -216,4 +234,16 @@ fn dialogue(family: Family) -> Box<dyn Dialogue + Send> {
 /// an encrypted session sees first.
 fn looks_like_tls_record(data: &[u8]) -> bool {
     matches!(data, [20..=23, 3, 0..=4, ..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bypassed idle connection holds the flow table's slot and this; keep it small.
+    #[test]
+    fn session_is_small() {
+        let size = std::mem::size_of::<Session>();
+        assert!(size <= 128, "Session is {size} bytes");
+    }
 }
