@@ -59,7 +59,10 @@ fn metrics_count_the_replayed_sessions() {
         value(r#"mailtap_sessions_total{encryption="plaintext",protocol="imap"}"#),
         "0"
     );
-    assert_eq!(value(r#"mailtap_starttls_offered_total{protocol="smtp"}"#), "1");
+    assert_eq!(
+        value(r#"mailtap_starttls_offered_total{protocol="smtp"}"#),
+        "1"
+    );
     assert_eq!(value(r#"mailtap_build_info{version="0.1.0"}"#), "1");
     // Health counters are published too.
     let decoded: u64 = samples
@@ -98,8 +101,16 @@ fn servers_lists_each_server_most_plaintext_first() {
         .collect();
     let seen = |server: &str| {
         let of: Vec<&Value> = records.iter().filter(|r| r["server"] == server).collect();
-        let first = of.iter().filter_map(|r| r["ts_start"].as_str()).min().unwrap();
-        let last = of.iter().filter_map(|r| r["ts_end"].as_str()).max().unwrap();
+        let first = of
+            .iter()
+            .filter_map(|r| r["ts_start"].as_str())
+            .min()
+            .unwrap();
+        let last = of
+            .iter()
+            .filter_map(|r| r["ts_end"].as_str())
+            .max()
+            .unwrap();
         (first.to_string(), last.to_string())
     };
     let by_outcome = |outcome: &str, n: u64| {
@@ -154,7 +165,10 @@ fn head_unknown_paths_and_other_methods() {
     let head = request(s.addr, "HEAD", "/metrics", &[], None).expect("answered");
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty(), "HEAD has no body: {:?}", head.body);
-    assert_eq!(head.header("content-type"), get_metrics.header("content-type"));
+    assert_eq!(
+        head.header("content-type"),
+        get_metrics.header("content-type")
+    );
     assert!(head.header("content-length").is_some());
 
     let missing = get(s.addr, "/nothing-here");
@@ -173,7 +187,11 @@ fn head_unknown_paths_and_other_methods() {
 #[test]
 fn telemetry_path_moves_the_metrics() {
     let s = serve(
-        &["--web.telemetry-path", "/probe", &fixture("smtp-starttls-25")],
+        &[
+            "--web.telemetry-path",
+            "/probe",
+            &fixture("smtp-starttls-25"),
+        ],
         false,
     );
     assert_eq!(get(s.addr, "/metrics").status, 404);

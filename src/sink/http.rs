@@ -97,7 +97,8 @@ impl Server {
             .map_err(|source| listen_error(cfg, source))?;
         let listener = {
             let _guard = runtime.enter();
-            tokio::net::TcpListener::from_std(listener).map_err(|source| listen_error(cfg, source))?
+            tokio::net::TcpListener::from_std(listener)
+                .map_err(|source| listen_error(cfg, source))?
         };
         let tls = web.tls.is_some();
         let app = Arc::new(App {
@@ -198,7 +199,10 @@ fn listen_any(port: u16) -> std::io::Result<std::net::TcpListener> {
     match bind(v6, Some(false)) {
         Ok(l) => Ok(l),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(e),
-        Err(_) => bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port), None),
+        Err(_) => bind(
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+            None,
+        ),
     }
 }
 
@@ -256,7 +260,8 @@ async fn accept_loop(
             match tls {
                 None => serve_connection(stream, app).await,
                 Some(acceptor) => {
-                    let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    let handshake =
+                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
                     if let Ok(Ok(stream)) = handshake.await {
                         serve_connection(stream, app).await;
                     }
@@ -396,9 +401,15 @@ mod tests {
     fn routes_and_methods() {
         let a = app();
         assert_eq!(route(&a, &Method::GET, "/").status(), StatusCode::OK);
-        assert_eq!(route(&a, &Method::HEAD, "/metrics").status(), StatusCode::OK);
+        assert_eq!(
+            route(&a, &Method::HEAD, "/metrics").status(),
+            StatusCode::OK
+        );
         assert_eq!(route(&a, &Method::GET, "/servers").status(), StatusCode::OK);
-        assert_eq!(route(&a, &Method::GET, "/nope").status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            route(&a, &Method::GET, "/nope").status(),
+            StatusCode::NOT_FOUND
+        );
         let r = route(&a, &Method::POST, "/metrics");
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(r.headers()[header::ALLOW], "GET, HEAD");

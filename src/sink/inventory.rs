@@ -281,8 +281,14 @@ mod tests {
     fn last_tls_is_the_latest_by_packet_time_not_by_arrival() {
         let inv = Inventory::new(10);
         let s = "198.51.100.1:465";
-        inv.record(&with_tls(session(s, Encryption::ImplicitTls, 20), "TLSv1.3"));
-        inv.record(&with_tls(session(s, Encryption::ImplicitTls, 10), "TLSv1.2"));
+        inv.record(&with_tls(
+            session(s, Encryption::ImplicitTls, 20),
+            "TLSv1.3",
+        ));
+        inv.record(&with_tls(
+            session(s, Encryption::ImplicitTls, 10),
+            "TLSv1.2",
+        ));
         inv.record(&session(s, Encryption::Plaintext, 30));
         let snap = inv.snapshot();
         let e = &snap.servers[0];

@@ -133,7 +133,9 @@ fn exchange<S: Read + Write>(mut s: S, head: &[u8]) -> std::io::Result<Vec<u8>> 
 fn parse(raw: &[u8]) -> std::io::Result<Response> {
     let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
     let text = String::from_utf8_lossy(raw);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| bad("no header end"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| bad("no header end"))?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().ok_or_else(|| bad("no status line"))?;
     let status = status_line
@@ -192,10 +194,7 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!(
-        "mailtap-http-{}-{n}-{tag}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("mailtap-http-{}-{n}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
 }

@@ -39,7 +39,11 @@ impl BasicAuth {
             return false;
         };
         let digest = remember_key(&user, &password, hash);
-        let memory = || self.remembered.lock().unwrap_or_else(PoisonError::into_inner);
+        let memory = || {
+            self.remembered
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
         if known.is_some() && memory().contains(&digest) {
             return true;
         }

@@ -98,7 +98,7 @@ impl WebConfig {
         };
         if raw.http_server_config.is_some() {
             return Err(err(
-                "http_server_config is not supported by mailtap".to_string(),
+                "http_server_config is not supported by mailtap".to_string()
             ));
         }
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -109,9 +109,7 @@ impl WebConfig {
         let users = raw.basic_auth_users.unwrap_or_default();
         for (name, hash) in &users {
             if hash.parse::<bcrypt::HashParts>().is_err() {
-                return Err(err(format!(
-                    "basic_auth_users.{name}: not a bcrypt hash"
-                )));
+                return Err(err(format!("basic_auth_users.{name}: not a bcrypt hash")));
             }
         }
         Ok(WebConfig { tls, users })
@@ -242,7 +240,12 @@ fn client_verifier(
     let mut roots = RootCertStore::empty();
     let cas = CertificateDer::pem_file_iter(&ca_file)
         .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("tls_server_config.client_ca_file {}: {e}", ca_file.display()))?;
+        .map_err(|e| {
+            format!(
+                "tls_server_config.client_ca_file {}: {e}",
+                ca_file.display()
+            )
+        })?;
     let (added, _) = roots.add_parsable_certificates(cas);
     if added == 0 {
         return Err(format!(
@@ -250,15 +253,19 @@ fn client_verifier(
             ca_file.display()
         ));
     }
-    let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
+    let builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
     let builder = if verify_if_given {
         builder.allow_unauthenticated()
     } else {
         builder
     };
-    builder
-        .build()
-        .map_err(|e| format!("tls_server_config.client_ca_file {}: {e}", ca_file.display()))
+    builder.build().map_err(|e| {
+        format!(
+            "tls_server_config.client_ca_file {}: {e}",
+            ca_file.display()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -268,10 +275,8 @@ mod tests {
     fn load(yaml: &str) -> Result<WebConfig, WebConfigError> {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "mailtap-webconfig-{}-{n}.yml",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("mailtap-webconfig-{}-{n}.yml", std::process::id()));
         std::fs::write(&path, yaml).unwrap();
         let r = WebConfig::load(&path);
         let _ = std::fs::remove_file(&path);
@@ -294,15 +299,22 @@ mod tests {
     #[test]
     fn unknown_keys_are_named() {
         let m = message("tls_server_config:\n  cert_fil: x\n");
-        assert!(m.contains("--web.config.file") && m.contains("cert_fil"), "{m}");
+        assert!(
+            m.contains("--web.config.file") && m.contains("cert_fil"),
+            "{m}"
+        );
         let m = message("basic_auth_user:\n  a: b\n");
         assert!(m.contains("basic_auth_user"), "{m}");
     }
 
     #[test]
     fn toolkit_keys_mailtap_lacks_are_refused_by_name() {
-        let m = message("tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [x]\n");
-        assert!(m.contains("tls_server_config.cipher_suites is not supported"), "{m}");
+        let m =
+            message("tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [x]\n");
+        assert!(
+            m.contains("tls_server_config.cipher_suites is not supported"),
+            "{m}"
+        );
     }
 
     #[test]
