@@ -1,10 +1,13 @@
 //! Command line → configuration → engine. No logic lives here.
 
+use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use mailtap::config::{Limits, PortMap, PortMapping};
 use mailtap::engine::EngineConfig;
 use mailtap::replay::{self, ReplayConfig};
 use mailtap::session::tls::TlsContext;
+use mailtap::sink::http::{self, HttpConfig, HttpError, Server};
+use mailtap::sink::inventory::{self, Inventory};
 use mailtap::sink::log::SessionLog;
 use mailtap::sink::metrics::Metrics;
 use mailtap::sink::outputs::Outputs;
@@ -19,7 +22,8 @@ Exit status:
   0  every input was read to its end
   1  an input could not be read to its end (the report covers what was read) or an output
      could not be written
-  2  bad usage or configuration (unknown option, bad --port, unreadable --trust-anchor)";
+  2  bad usage or configuration (unknown option, bad --port, unreadable --trust-anchor,
+     bad --web.config.file or --web.listen-address)";
 
 #[derive(Parser)]
 #[command(name = "mailtap", version, about, after_help = EXIT_CODES)]
@@ -73,6 +77,39 @@ struct Common {
     /// Worker threads (default: the number of cores).
     #[arg(long, value_name = "N", env = "MAILTAP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: Option<u16>,
+    /// Serve the metrics and the server inventory over HTTP on ADDR (`:PORT` is every
+    /// interface). replay serves only when this is given; capture always serves (default
+    /// :10587).
+    #[arg(
+        long = "web.listen-address",
+        value_name = "ADDR",
+        env = "MAILTAP_WEB_LISTEN_ADDRESS"
+    )]
+    web_listen_address: Option<String>,
+    /// Path under which the metrics are served.
+    #[arg(
+        long = "web.telemetry-path",
+        value_name = "PATH",
+        default_value = http::DEFAULT_TELEMETRY_PATH,
+        env = "MAILTAP_WEB_TELEMETRY_PATH"
+    )]
+    web_telemetry_path: String,
+    /// TLS and basic authentication for the HTTP server (Prometheus exporter-toolkit format).
+    #[arg(
+        long = "web.config.file",
+        value_name = "FILE",
+        env = "MAILTAP_WEB_CONFIG_FILE"
+    )]
+    web_config_file: Option<PathBuf>,
+    /// Servers kept in the inventory (`/servers`); beyond that the least recently seen go.
+    #[arg(
+        long = "inventory-size",
+        value_name = "N",
+        default_value_t = inventory::DEFAULT_CAPACITY,
+        env = "MAILTAP_INVENTORY_SIZE",
+        value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize)
+    )]
+    inventory_size: usize,
 }
 
 #[derive(clap::Args)]
@@ -86,6 +123,15 @@ struct ReplayArgs {
     /// No progress bar, even on a terminal.
     #[arg(long, env = "MAILTAP_QUIET")]
     quiet: bool,
+    /// Keep serving --web.listen-address this long after the replay, so Prometheus can
+    /// scrape the final numbers.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 0,
+        env = "MAILTAP_LINGER"
+    )]
+    linger: u64,
     #[command(flatten)]
     common: Common,
 }
@@ -113,6 +159,11 @@ fn run_replay(args: ReplayArgs) -> ExitCode {
         Ok(m) => Arc::new(m),
         Err(e) => return fail(1, &format!("metrics: {e}")),
     };
+    let inventory = Arc::new(Inventory::new(args.common.inventory_size));
+    let server = match serve(&args.common, None, &metrics, &inventory) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let cfg = ReplayConfig {
         inputs,
         engine: EngineConfig {
@@ -123,7 +174,8 @@ fn run_replay(args: ReplayArgs) -> ExitCode {
         },
         progress: !args.quiet,
     };
-    let mut outputs = replay::run(cfg, Outputs::new(log, Some(Arc::clone(&metrics))));
+    let outputs = Outputs::new(log, Some(Arc::clone(&metrics))).with_inventory(inventory);
+    let mut outputs = replay::run(cfg, outputs);
     let flushed = outputs.log.as_mut().map_or(Ok(()), SessionLog::flush);
     if let Some(e) = outputs.log_error.take().or(flushed.err()) {
         return fail(1, &format!("writing the session log: {e}"));
@@ -140,19 +192,59 @@ fn run_replay(args: ReplayArgs) -> ExitCode {
     } else {
         Box::new(io::stderr().lock())
     };
-    let report = &outputs.report;
     let written = match args.format {
-        Format::Table => report.write_table(&mut out),
-        Format::Json => report.write_json(&mut out),
+        Format::Table => outputs.write_table(&mut out),
+        Format::Json => outputs.write_json(&mut out),
     };
+    let report = &outputs.report;
     for e in report.files.iter().filter_map(|f| f.error.as_ref()) {
         eprintln!("mailtap: {e}");
     }
     let failed = report.files.iter().any(|f| f.error.is_some());
-    match written.and_then(|()| out.flush()) {
+    let code = match written.and_then(|()| out.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => fail(1, &e.to_string()),
         _ if failed => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
+    };
+    drop(out);
+    if let Some(server) = server {
+        if args.linger > 0 {
+            eprintln!("mailtap: replay done; serving {} more seconds", args.linger);
+            std::thread::sleep(std::time::Duration::from_secs(args.linger));
+        }
+        server.stop();
+    }
+    code
+}
+
+/// Start the HTTP server on `--web.listen-address`, or on `default` when the flag is absent
+/// (`None`: then serve nothing). Says where on stderr.
+fn serve(
+    common: &Common,
+    default: Option<&str>,
+    metrics: &Arc<Metrics>,
+    inventory: &Arc<Inventory>,
+) -> Result<Option<Server>, ExitCode> {
+    let Some(address) = common.web_listen_address.as_deref().or(default) else {
+        return Ok(None);
+    };
+    let cfg = HttpConfig {
+        listen_address: address.to_string(),
+        telemetry_path: common.web_telemetry_path.clone(),
+        web_config: common.web_config_file.clone(),
+    };
+    match Server::start(&cfg, Arc::clone(metrics), Arc::clone(inventory)) {
+        Ok(s) => {
+            eprintln!(
+                "mailtap: listening on {} ({}, metrics at {})",
+                s.local_addr(),
+                s.scheme(),
+                cfg.telemetry_path
+            );
+            Ok(Some(s))
+        }
+        Err(e @ HttpError::Config(_)) => Err(fail(2, &e.to_string())),
+        Err(e) => Err(fail(1, &e.to_string())),
     }
 }
 

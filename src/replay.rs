@@ -10,6 +10,11 @@ use crate::sink::report::FileReport;
 use crate::source::file::{CaptureFile, Input};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal};
+use std::time::{Duration, Instant};
+
+/// How often the health counters reach the metrics while a replay runs (wall time), so a
+/// scrape in the middle of a long replay sees packets counted so far.
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
 pub struct ReplayConfig {
     pub inputs: Vec<Input>,
@@ -19,8 +24,10 @@ pub struct ReplayConfig {
 
 /// Replay every input into `outputs`; they come back with the report filled in.
 pub fn run(cfg: ReplayConfig, outputs: Outputs) -> Outputs {
+    let metrics = outputs.metrics.clone();
     let mut engine = Engine::new(cfg.engine, outputs);
     let mut files = Vec::new();
+    let mut published = Instant::now();
     for input in &cfg.inputs {
         let mut packets = 0u64;
         let result = CaptureFile::open(input).and_then(|mut file| {
@@ -32,6 +39,12 @@ pub fn run(cfg: ReplayConfig, outputs: Outputs) -> Outputs {
                     let secs = bar.elapsed().as_secs_f64().max(1e-3);
                     let rate = packets as f64 / secs;
                     bar.set_message(format!("{packets} packets, {rate:.0} packets/s"));
+                }
+                if packets % 1024 == 0 && published.elapsed() >= HEALTH_EVERY {
+                    if let Some(m) = &metrics {
+                        m.health(&engine.health());
+                    }
+                    published = Instant::now();
                 }
                 engine.packet(p);
             });
