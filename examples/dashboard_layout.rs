@@ -56,9 +56,15 @@ pub fn panels(dashboard: &Value) -> Vec<Panel<'_>> {
                 .map(|v| v.iter().collect())
                 .unwrap_or_default();
             inner.sort_by_key(|p| position(p));
-            out.extend(inner.into_iter().map(|json| Panel { row: row.clone(), json }));
+            out.extend(inner.into_iter().map(|json| Panel {
+                row: row.clone(),
+                json,
+            }));
         } else {
-            out.push(Panel { row: row.clone(), json: p });
+            out.push(Panel {
+                row: row.clone(),
+                json: p,
+            });
         }
     }
     out
@@ -92,7 +98,9 @@ pub fn metric_names(expr: &str) -> Vec<String> {
 
 /// The Markdown table, one line per panel.
 pub fn table(dashboard: &Value) -> String {
-    let mut s = String::from("| row | panel | visualization | metrics (`mailtap_…`) |\n|---|---|---|---|\n");
+    let mut s = String::from(
+        "| row | panel | visualization | metrics (`mailtap_…`) |\n|---|---|---|---|\n",
+    );
     let mut last_row = None;
     for p in panels(dashboard) {
         let mut names: Vec<String> = Vec::new();
@@ -126,8 +134,7 @@ pub fn table(dashboard: &Value) -> String {
 /// The dashboard as shipped.
 pub fn load() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards/mailtap.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -152,7 +159,11 @@ fn main() {
                 eprintln!("{file}: no section between\n{BEGIN}\n{END}");
                 std::process::exit(1)
             };
-            let new = format!("{}\n{table}{}", &readme[..range.start], &readme[range.end..]);
+            let new = format!(
+                "{}\n{table}{}",
+                &readme[..range.start],
+                &readme[range.end..]
+            );
             if let Err(e) = std::fs::write(file, new) {
                 eprintln!("{file}: {e}");
                 std::process::exit(1)
