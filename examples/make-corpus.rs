@@ -10,8 +10,12 @@
 //! - Every mail connection of every fixture (IPv4) is a template. Each copy gets its own
 //!   client (10.0.0.0/8) and server (198.18.0.0/15) address, client port, and initial
 //!   sequence numbers; checksums are recomputed. Segments are cut to a 1448-byte MSS.
-//! - `--concurrent N` connections are open at any time: each starts at a spread-out time, and
-//!   when one ends another starts, so the packets of N sessions interleave.
+//! - Up to `--concurrent N` connections are open at a time: each starts at a spread-out time,
+//!   and when one ends another starts, so the packets of N sessions interleave. Copies of mail
+//!   connections get a round-trip time (5–120 ms) added where the capture turns around.
+//! - `--rate R` (default 1G bit/s) paces connection starts so that packet time advances like
+//!   a link of that rate: flow timeouts in the sensor (FIN linger, idle) then act as they
+//!   would live, and memory reaches its steady state. `--rate 0` does not pace.
 //! - `--mail-share S` is the share of frame bytes in mail connections; the rest is HTTPS-like
 //!   TCP on 443 and DNS over UDP (see `corpus/background.rs`).
 //! - `--idle-connections N` opens N more mail connections first (spread over the first
@@ -45,6 +49,9 @@ const RAMP_NS: u64 = 1_000_000_000;
 const MAX_GAP_NS: u64 = 200_000_000;
 /// The idle template: TLS 1.2 on 465 whose server greets inside TLS.
 const IDLE_CASE: &str = "tls12-ecdhe-rsa";
+/// Round-trip times of the copies of mail connections.
+const MIN_RTT_NS: u64 = 5_000_000;
+const MAX_RTT_NS: u64 = 120_000_000;
 
 #[derive(Parser, Debug)]
 #[command(about = "Build a large mail/non-mail capture from the fixture sessions")]
@@ -57,9 +64,14 @@ struct Args {
     mail_share: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Connections open at once.
+    /// Connections open at once (at most).
     #[arg(long, default_value_t = 10_000)]
     concurrent: usize,
+    /// Average link rate in bits per packet-time second (K, M, G: powers of 1000); new
+    /// connections wait until the bytes so far fit this rate. 0: as fast as `--concurrent`
+    /// connections go.
+    #[arg(long, value_parser = parse_rate, default_value = "1G")]
+    rate: u64,
     /// Extra mail connections that complete a TLS handshake and greeting, then stay idle.
     #[arg(long, default_value_t = 0)]
     idle_connections: usize,
@@ -69,6 +81,18 @@ struct Args {
     /// Output file, or `-` for stdout.
     #[arg(short, long)]
     output: PathBuf,
+}
+
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, scale) = match s.chars().last() {
+        Some('K' | 'k') => (&s[..s.len() - 1], 1e3),
+        Some('M' | 'm') => (&s[..s.len() - 1], 1e6),
+        Some('G' | 'g') => (&s[..s.len() - 1], 1e9),
+        _ => (s, 1.0),
+    };
+    let n: f64 = digits.parse().map_err(|_| format!("bad rate: {s}"))?;
+    Ok((n * scale) as u64)
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -100,6 +124,8 @@ enum Body {
         next: usize,
         /// Added to the client's and the server's sequence numbers.
         shift: [u32; 2],
+        /// Round-trip time between the copy's client and server.
+        rtt_ns: u64,
     },
     Https(Https),
     Dns(Dns),
@@ -138,6 +164,16 @@ impl Corpus {
         self.tally.mail_bytes + self.tally.other_bytes
     }
 
+    /// The packet time by which the bytes committed so far fit `rate` bits per second (a
+    /// connection just committed starts no earlier).
+    fn due(&self, rate: u64) -> u64 {
+        if rate == 0 {
+            return START_NS;
+        }
+        let ns = u128::from(self.committed()) * 8 * 1_000_000_000 / u128::from(rate);
+        START_NS.saturating_add(u64::try_from(ns).unwrap_or(u64::MAX))
+    }
+
     /// A fresh set of endpoints: client addresses count up through 10.0.0.0/8, so every copy
     /// is its own connection; servers are spread over 198.18.0.0/15.
     fn ends(&mut self, server_port: u16) -> Ends {
@@ -169,12 +205,14 @@ impl Corpus {
             self.tally.mail_bytes += bytes;
             self.tally.mail_conns += 1;
             let shift = [self.rng.next_u64() as u32, self.rng.next_u64() as u32];
+            let rtt_ns = self.rng.range(MIN_RTT_NS, MAX_RTT_NS);
             Some(Conn {
                 ends: self.ends(port),
                 body: Body::Mail {
                     template,
                     next: 0,
                     shift,
+                    rtt_ns,
                 },
                 replace: true,
             })
@@ -205,12 +243,14 @@ impl Corpus {
         self.tally.mail_bytes += bytes;
         self.tally.idle_conns += 1;
         let shift = [self.rng.next_u64() as u32, self.rng.next_u64() as u32];
+        let rtt_ns = self.rng.range(MIN_RTT_NS, MAX_RTT_NS);
         Some(Conn {
             ends: self.ends(port),
             body: Body::Mail {
                 template: usize::MAX,
                 next: 0,
                 shift,
+                rtt_ns,
             },
             replace: false,
         })
@@ -227,10 +267,21 @@ impl Corpus {
     /// Nanoseconds until the connection's next packet; `None` when it is over.
     fn gap(&mut self, c: &Conn) -> Option<u64> {
         match &c.body {
-            Body::Mail { template, next, .. } => {
-                let jitter = self.rng.range(0, 2_000_000);
-                let p = self.template(*template)?.packets.get(*next)?;
-                Some(p.gap_ns.min(MAX_GAP_NS) + if *next == 0 { 0 } else { jitter })
+            Body::Mail {
+                template,
+                next,
+                rtt_ns,
+                ..
+            } => {
+                let jitter = self.rng.range(0, 200_000);
+                let packets = &self.template(*template)?.packets;
+                let p = packets.get(*next)?;
+                // The other side answers: half a round trip on top of what the capture shows.
+                let turn = match next.checked_sub(1).and_then(|i| packets.get(i)) {
+                    Some(prev) if prev.from_client != p.from_client => *rtt_ns / 2,
+                    _ => 0,
+                };
+                Some(p.gap_ns.min(MAX_GAP_NS) + turn + jitter)
             }
             Body::Https(h) => h.next_gap().map(|g| g + self.rng.range(0, 200_000)),
             Body::Dns(d) => d.next_gap(),
@@ -244,6 +295,7 @@ impl Corpus {
                 template,
                 next,
                 shift,
+                ..
             } => {
                 let Some(t) = self.template(*template) else {
                     return false;
@@ -412,7 +464,7 @@ fn run(args: &Args) -> Result<(), String> {
     for _ in 0..args.concurrent.max(1) {
         let Some(c) = corpus.start() else { break };
         let at = START_NS + corpus.rng.range(0, RAMP_NS);
-        open.add(c, at);
+        open.add(c, at.max(corpus.due(args.rate)));
     }
 
     let mut frame = Vec::with_capacity(2048);
@@ -430,7 +482,7 @@ fn run(args: &Args) -> Result<(), String> {
             None if c.replace => {
                 if let Some(n) = corpus.start() {
                     let at = at + corpus.rng.range(0, 5_000_000);
-                    open.add(n, at);
+                    open.add(n, at.max(corpus.due(args.rate)));
                 }
             }
             None => {}

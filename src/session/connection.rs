@@ -156,7 +156,8 @@ impl Session {
     }
 
     fn bypass(&mut self) -> Interest {
-        if let Phase::Tls(t) = std::mem::replace(&mut self.phase, Phase::Bypass) {
+        if let Phase::Tls(mut t) = std::mem::replace(&mut self.phase, Phase::Bypass) {
+            t.release_buffers();
             self.tls = Some(t);
         }
         Interest::Done
