@@ -240,6 +240,16 @@ impl TlsAnalyzer {
         }
     }
 
+    /// Judged: free the record and message buffers, which still hold the largest record
+    /// seen (a certificate chain's worth) while the flow sits bypassed until it ends. The
+    /// verdict's fields stay; [`TlsAnalyzer::info`] is unchanged.
+    pub fn release_buffers(&mut self) {
+        for side in &mut self.sides {
+            side.records.release();
+            side.messages.release();
+        }
+    }
+
     pub fn established(&self) -> bool {
         self.established
     }

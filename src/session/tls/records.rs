@@ -101,6 +101,13 @@ pub(super) struct RecordReader {
 }
 
 impl RecordReader {
+    /// Give back the buffers' memory (the analyzer is done reading).
+    pub fn release(&mut self) {
+        self.header = Vec::new();
+        self.pending = None;
+        self.body = Vec::new();
+    }
+
     pub fn new(allow_sslv2: bool) -> Self {
         RecordReader {
             allow_sslv2,
@@ -200,6 +207,13 @@ impl RecordReader {
 #[derive(Debug, Default)]
 pub(super) struct MessageReader {
     buf: Vec<u8>,
+}
+
+impl MessageReader {
+    /// Give back the buffer's memory (the analyzer is done reading).
+    pub fn release(&mut self) {
+        self.buf = Vec::new();
+    }
 }
 
 /// A handshake message longer than [`MAX_MESSAGE`].
