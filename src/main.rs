@@ -1,6 +1,7 @@
 //! Command line → configuration → engine. No logic lives here.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use mailtap::anonymize::Anonymizer;
 use mailtap::config::{Limits, PortMap, PortMapping};
 use mailtap::engine::EngineConfig;
 use mailtap::replay::{self, ReplayConfig};
@@ -73,6 +74,37 @@ struct Common {
     /// Worker threads (default: the number of cores).
     #[arg(long, value_name = "N", env = "MAILTAP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: Option<u16>,
+    /// Connections tracked at once, across all workers; beyond it the stalest is evicted.
+    #[arg(long, value_name = "N", env = "MAILTAP_MAX_FLOWS", default_value = "1000000", value_parser = clap::value_parser!(u64).range(1..))]
+    max_flows: u64,
+    /// A connection silent this long (in packet time) is closed, e.g. 300s or 5m.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "MAILTAP_FLOW_TIMEOUT",
+        default_value = "5m"
+    )]
+    flow_timeout: humantime::Duration,
+    /// Pseudonymize client addresses in the session log with this key (keyed, prefix
+    /// preserving; see `mailtap::anonymize`).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "MAILTAP_ANONYMIZE",
+        hide_env_values = true
+    )]
+    anonymize: Option<String>,
+}
+
+impl Common {
+    fn limits(&self, workers: usize) -> Limits {
+        Limits {
+            max_flows: usize::try_from(self.max_flows).unwrap_or(usize::MAX),
+            idle_timeout: *self.flow_timeout,
+            ..Limits::default()
+        }
+        .per_worker(workers)
+    }
 }
 
 #[derive(clap::Args)]
@@ -105,21 +137,23 @@ fn run_replay(args: ReplayArgs) -> ExitCode {
         Ok(i) => i,
         Err(e) => return fail(2, &e.to_string()),
     };
+    let anonymizer = args.common.anonymize.as_deref().map(Anonymizer::new);
     let log = match open_log(args.common.sessions.as_deref()) {
-        Ok(l) => l,
+        Ok(l) => l.map(|l| l.anonymized(anonymizer)),
         Err(e) => return fail(1, &e),
     };
     let metrics = match Metrics::new() {
         Ok(m) => Arc::new(m),
         Err(e) => return fail(1, &format!("metrics: {e}")),
     };
+    let workers = workers(args.common.workers);
     let cfg = ReplayConfig {
         inputs,
         engine: EngineConfig {
             ports: PortMap::new(&args.common.ports),
-            limits: Limits::default(),
+            limits: args.common.limits(workers),
             tls,
-            workers: workers(args.common.workers),
+            workers,
         },
         progress: !args.quiet,
     };
