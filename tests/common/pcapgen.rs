@@ -277,11 +277,12 @@ pub fn rewrite_port(frame: &mut [u8], from: u16, to: u16) {
 }
 
 /// The flood: `syns` connections that send one SYN and nothing more, and `half_open` whose
-/// SYN is answered by a SYN-ACK that is never acknowledged, from distinct 10.0.0.0/8 clients
-/// to `server`, spread evenly over `[start_us, start_us + span_us)`. Returned unsorted, to be
-/// merged with other frames by time.
+/// SYN is answered by a SYN-ACK that is never acknowledged, from distinct clients counted up
+/// from `clients` (16 ports per address), to `server`, spread evenly over
+/// `[start_us, start_us + span_us)`. Returned unsorted, to be merged with other frames by time.
 pub fn flood_frames(
     server: SocketAddrV4,
+    clients: Ipv4Addr,
     syns: u32,
     half_open: u32,
     start_us: u64,
@@ -290,7 +291,7 @@ pub fn flood_frames(
     let total = u64::from(syns) + u64::from(half_open);
     (0..syns + half_open).flat_map(move |i| {
         let ts = start_us + span_us * u64::from(i) / total.max(1);
-        let ip = Ipv4Addr::from(0x0a00_0000 | (i >> 4));
+        let ip = Ipv4Addr::from(u32::from(clients).wrapping_add(i >> 4));
         let client = SocketAddrV4::new(ip, 40_000 + (i & 0xf) as u16);
         let isn = i.wrapping_mul(2_654_435_761);
         let mut out = vec![(ts, tcp_frame(client, server, isn, 0, SYN, b""))];
