@@ -6,7 +6,6 @@
 //!         fixtures/smtp-plaintext-no-starttls/capture.pcap
 //!     /usr/bin/time -v target/release/mailtap replay --format json /tmp/flood.pcap
 
-#[allow(dead_code)]
 #[path = "../tests/common/pcapgen.rs"]
 mod pcapgen;
 
@@ -37,8 +36,9 @@ fn main() -> std::io::Result<()> {
         let frames = read_pcap(Path::new(real))?;
         let base = frames.first().map_or(0, |f| f.0);
         for (ts, mut f) in frames {
-            // The real client's port (bytes 34..36 of its SYN) becomes 55555.
-            rewrite_port(&mut f, client_port(&f).unwrap_or(0), 55_555);
+            // The real client's port becomes 55555.
+            let port = client_port(&f).unwrap_or(0);
+            rewrite_port(&mut f, port, 55_555);
             w.frame(start + span + (ts - base), &f)?;
         }
     }
