@@ -190,6 +190,19 @@ pub struct Limits {
     pub closed_linger: Duration,
 }
 
+impl Limits {
+    /// The share of one of `workers` flow tables: the flow and total-buffer caps are for the
+    /// whole sensor, each worker holds its part (rounded up); per-flow caps stay as they are.
+    pub fn per_worker(&self, workers: usize) -> Limits {
+        let n = workers.max(1);
+        Limits {
+            max_flows: self.max_flows.div_ceil(n).max(1),
+            max_buffer_total: self.max_buffer_total.div_ceil(n),
+            ..self.clone()
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -227,6 +240,19 @@ mod tests {
         let map = PortMap::new(&extra);
         assert_eq!(map.get(2525), Some(Protocol::Smtp));
         assert_eq!(map.get(25), Some(Protocol::Submission));
+    }
+
+    #[test]
+    fn sensor_wide_caps_are_shared_by_the_workers() {
+        let all = Limits {
+            max_flows: 10_001,
+            ..Limits::default()
+        };
+        let one = all.per_worker(4);
+        assert_eq!(one.max_flows, 2_501);
+        assert_eq!(one.max_buffer_total, all.max_buffer_total / 4);
+        assert_eq!(one.max_buffer_per_direction, all.max_buffer_per_direction);
+        assert_eq!(all.per_worker(0), all);
     }
 
     #[test]

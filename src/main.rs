@@ -2,6 +2,7 @@
 
 use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use mailtap::anonymize::Anonymizer;
 use mailtap::config::{Limits, PortMap, PortMapping};
 use mailtap::engine::EngineConfig;
 use mailtap::replay::{self, ReplayConfig};
@@ -110,6 +111,37 @@ struct Common {
         value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize)
     )]
     inventory_size: usize,
+    /// Connections tracked at once, across all workers; beyond it the stalest is evicted.
+    #[arg(long, value_name = "N", env = "MAILTAP_MAX_FLOWS", default_value = "1000000", value_parser = clap::value_parser!(u64).range(1..))]
+    max_flows: u64,
+    /// A connection silent this long (in packet time) is closed, e.g. 300s or 5m.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "MAILTAP_FLOW_TIMEOUT",
+        default_value = "5m"
+    )]
+    flow_timeout: humantime::Duration,
+    /// Pseudonymize client addresses in the session log with this key (keyed, prefix
+    /// preserving; see `mailtap::anonymize`).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "MAILTAP_ANONYMIZE",
+        hide_env_values = true
+    )]
+    anonymize: Option<String>,
+}
+
+impl Common {
+    fn limits(&self, workers: usize) -> Limits {
+        Limits {
+            max_flows: usize::try_from(self.max_flows).unwrap_or(usize::MAX),
+            idle_timeout: *self.flow_timeout,
+            ..Limits::default()
+        }
+        .per_worker(workers)
+    }
 }
 
 #[derive(clap::Args)]
@@ -151,8 +183,9 @@ fn run_replay(args: ReplayArgs) -> ExitCode {
         Ok(i) => i,
         Err(e) => return fail(2, &e.to_string()),
     };
+    let anonymizer = args.common.anonymize.as_deref().map(Anonymizer::new);
     let log = match open_log(args.common.sessions.as_deref()) {
-        Ok(l) => l,
+        Ok(l) => l.map(|l| l.anonymized(anonymizer)),
         Err(e) => return fail(1, &e),
     };
     let metrics = match Metrics::new() {
@@ -164,13 +197,14 @@ fn run_replay(args: ReplayArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let workers = workers(args.common.workers);
     let cfg = ReplayConfig {
         inputs,
         engine: EngineConfig {
             ports: PortMap::new(&args.common.ports),
-            limits: Limits::default(),
+            limits: args.common.limits(workers),
             tls,
-            workers: workers(args.common.workers),
+            workers,
         },
         progress: !args.quiet,
     };

@@ -85,6 +85,15 @@ pub enum Full {
     TotalBytes,
 }
 
+/// What a RST does (RFC 5961 §3.2): ends the connection at the next expected sequence number,
+/// draws a challenge ACK elsewhere in the window (the connection lives on), is dropped outside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetCheck {
+    Accept,
+    InWindow,
+    OutOfWindow,
+}
+
 /// What one call did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -208,6 +217,33 @@ impl Reassembler {
     /// `seq` is within [`MAX_WINDOW`] of the stream's position (always true before sync).
     pub fn in_window(&self, seq: SeqNumber) -> bool {
         !self.synced || self.space.delta(seq).unsigned_abs() <= MAX_WINDOW
+    }
+
+    /// What a RST with sequence number `seq` does to this direction, per RFC 5961 §3.2 as far
+    /// as a passive observer can tell. The receiver's RCV.NXT is not known exactly: the sensor
+    /// may have seen bytes the receiver has not (they are in flight), so "at RCV.NXT" is any
+    /// offset from the next byte to deliver up to one past the highest byte or FIN seen (a RST
+    /// after a FIN carries the FIN's sequence number + 1). A RST while the direction is not yet
+    /// synced is taken (nothing to compare with).
+    pub fn reset_check(&self, seq: SeqNumber) -> ResetCheck {
+        if !self.synced {
+            return ResetCheck::Accept;
+        }
+        let delta = self.space.delta(seq);
+        let next = self.next_offset();
+        let highest = self
+            .held
+            .as_ref()
+            .and_then(|h| h.runs.last())
+            .map_or(next, |r| r.wire_end.max(r.end()))
+            .max(self.fin.unwrap_or(0))
+            .max(next);
+        let ahead = highest.saturating_sub(next).saturating_add(1);
+        match u64::try_from(delta) {
+            Ok(d) if d <= ahead => ResetCheck::Accept,
+            _ if delta.unsigned_abs() <= MAX_WINDOW => ResetCheck::InWindow,
+            _ => ResetCheck::OutOfWindow,
+        }
     }
 
     /// Feed one segment (data and/or FIN). Syncs the direction at `seq` if it was not yet.

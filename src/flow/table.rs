@@ -15,7 +15,7 @@
 //! - When the handler answers `Interest::Done` the flow is bypassed: held bytes are dropped and
 //!   from then on packets and bytes are only counted; the handler hears nothing but its `Eof`s.
 
-use super::reassembly::{Budget, Incoming, Outcome, Reassembler, Sink};
+use super::reassembly::{Budget, Incoming, Outcome, Reassembler, ResetCheck, Sink};
 use super::seq::SeqNumber;
 use super::{Direction, FlowHandler, Interest, StreamEvent};
 use crate::config::{Limits, Protocol};
@@ -340,10 +340,20 @@ impl<H: FlowHandler> Flow<H> {
         budget: &mut Budget,
         stats: &mut FlowStats,
     ) {
-        if !self.dir(d).in_window(SeqNumber(seg.seq)) {
-            stats.out_of_window += 1;
+        // RFC 5961 §3.2: only a RST at the next expected sequence number resets; one
+        // elsewhere in the window draws a challenge ACK and the connection lives on. Blind
+        // injection must guess the exact number, not just land in the window.
+        let ignored = match self.dir(d).reset_check(SeqNumber(seg.seq)) {
+            ResetCheck::Accept => None,
+            ResetCheck::InWindow => Some(Anomaly::InexactReset),
+            ResetCheck::OutOfWindow => {
+                stats.out_of_window += 1;
+                Some(Anomaly::OutOfWindow)
+            }
+        };
+        if let Some(anomaly) = ignored {
             if !self.info.bypassed {
-                self.handler.on_anomaly(Anomaly::OutOfWindow);
+                self.handler.on_anomaly(anomaly);
             }
             return;
         }
@@ -1115,6 +1125,31 @@ mod tests {
         c.client(RST, b"");
         assert_eq!(c.live().phase, Phase::Active);
         assert_eq!(c.live().handler.anomalies, vec![Anomaly::OutOfWindow]);
+    }
+
+    #[test]
+    fn an_in_window_rst_not_at_the_next_byte_is_ignored() {
+        // RFC 5961 §3.2: the receiver would answer with a challenge ACK and go on.
+        let mut c = after_ehlo();
+        let at = c.client_seq;
+        c.client_seq = at.wrapping_add(1000);
+        c.client(RST, b"");
+        assert_eq!(c.live().phase, Phase::Active);
+        assert_eq!(c.live().handler.anomalies, vec![Anomaly::InexactReset]);
+        c.client_seq = at.wrapping_sub(1);
+        c.client(RST, b"");
+        assert_eq!(
+            c.live().phase,
+            Phase::Active,
+            "one byte behind is not exact"
+        );
+        c.client_seq = at;
+        c.client(RST, b"");
+        assert_eq!(
+            c.live().phase,
+            Phase::Closing,
+            "exactly at the next byte: reset"
+        );
     }
 
     #[test]

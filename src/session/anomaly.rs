@@ -21,6 +21,9 @@ pub enum Anomaly {
     ReassemblyOverflow,
     /// The flow was evicted from a full flow table before it ended.
     Evicted,
+    /// A RST inside the window but not at the next expected sequence number: the receiver
+    /// answers with a challenge ACK and keeps the connection (RFC 5961 §3.2); ignored.
+    InexactReset,
 
     // --- cleartext dialogue (SMTP, IMAP, POP3) ---
     /// A line longer than the protocol allows (RFC 5321 §4.5.3.1.4–5, RFC 9051 §4); cut.
@@ -71,6 +74,7 @@ impl Anomaly {
             Anomaly::OutOfWindow => "out_of_window",
             Anomaly::ReassemblyOverflow => "reassembly_overflow",
             Anomaly::Evicted => "evicted",
+            Anomaly::InexactReset => "inexact_reset",
             Anomaly::LineTooLong => "line_too_long",
             Anomaly::BareLf => "bare_lf",
             Anomaly::UnpairedReply => "unpaired_reply",
@@ -89,6 +93,20 @@ impl Anomaly {
             Anomaly::ClientHelloBothWays => "client_hello_both_ways",
             Anomaly::HandshakeTooLarge => "handshake_too_large",
         }
+    }
+}
+
+impl Anomaly {
+    /// Bytes the protocol parser could not make sense of (`mailtap_parse_errors_total`), as
+    /// opposed to transport oddities and observations about the dialogue.
+    pub const fn is_parse_error(self) -> bool {
+        matches!(
+            self,
+            Anomaly::LineTooLong
+                | Anomaly::ProtocolViolation
+                | Anomaly::TlsMalformed
+                | Anomaly::TlsRecordLength
+        )
     }
 }
 

@@ -18,6 +18,9 @@
 //!   not established (warning alerts such as `unrecognized_name` are let pass);
 //! - malformed bytes (`TlsMalformed`), a record longer than 2^14 + 2048 (`TlsRecordLength`)
 //!   or a handshake past the byte cap: judged on what was seen, not established.
+//! - a handshake message longer than 64 KiB (a long certificate chain) is read cut to its
+//!   first 64 KiB (`HandshakeTooLarge`); the chain is judged on the whole certificates in it
+//!   and the handshake read on.
 //!
 //! After a gap in either direction record framing is lost: the handshake is judged on what
 //! was seen. End of stream before the verdict leaves `established` false and `alert` null.
@@ -36,7 +39,7 @@ use crate::session::cert::{self, CertStatus};
 use crate::session::cipher::{self, KeyExchange, Negotiated, Version};
 use crate::source::Timestamp;
 use client_hello::ClientHello;
-use records::{MessageReader, MessageTooLarge, Record, RecordReader};
+use records::{MessageReader, Record, RecordReader};
 use server::{KxParams, ServerHello};
 use std::sync::Arc;
 
@@ -123,6 +126,8 @@ pub struct TlsAnalyzer {
     ja4: Option<String>,
     server_hello: Option<ServerHello>,
     server_sent_client_hello: bool,
+    /// The handshake message being stepped was cut at `records::MAX_MESSAGE`.
+    message_cut: bool,
     kx_params: Option<KxParams>,
     certificate: Option<CertificateInfo>,
     server_hello_done: bool,
@@ -154,6 +159,7 @@ impl TlsAnalyzer {
             ja4: None,
             server_hello: None,
             server_sent_client_hello: false,
+            message_cut: false,
             kx_params: None,
             certificate: None,
             server_hello_done: false,
@@ -349,19 +355,16 @@ impl TlsAnalyzer {
         match (record.content_type, encrypted) {
             (records::HANDSHAKE, false) => {
                 let mut messages = Vec::new();
-                let split = self.side(dir).messages.push(body, &mut messages);
-                for (msg_type, msg) in &messages {
+                self.side(dir).messages.push(body, &mut messages);
+                for m in &messages {
                     if self.phase == Phase::Done {
                         return;
                     }
-                    self.step(dir, Event::Handshake(*msg_type, msg), ts, anomalies);
-                }
-                if let Err(MessageTooLarge { msg_type }) = split {
-                    if msg_type == HS_CERTIFICATE && dir == Direction::ToClient {
-                        self.certificate = Some(CertStatus::Unparsable.info());
+                    if m.cut {
+                        anomalies.add(Anomaly::HandshakeTooLarge);
                     }
-                    anomalies.add(Anomaly::HandshakeTooLarge);
-                    self.phase = Phase::Done;
+                    self.message_cut = m.cut;
+                    self.step(dir, Event::Handshake(m.msg_type, &m.body), ts, anomalies);
                 }
             }
             (records::ALERT, false) => match body {
@@ -504,7 +507,7 @@ impl TlsAnalyzer {
     }
 
     fn on_certificate(&mut self, body: &[u8], ts: Timestamp) {
-        let info = match server::certificate_chain(body) {
+        let info = match server::certificate_chain(body, self.message_cut) {
             Some(chain) if chain.is_empty() => CertStatus::Absent.info(),
             Some(chain) => {
                 let sni = self.client_hello.as_ref().and_then(|c| c.sni.as_deref());

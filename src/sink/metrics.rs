@@ -31,6 +31,7 @@ pub struct Metrics {
     bytes: IntCounterVec,
     protection: IntCounterVec,
     anomalies: IntCounterVec,
+    parse_errors: IntCounterVec,
     packets: IntCounterVec,
     flows_active: IntGauge,
     flows_evicted: IntCounterVec,
@@ -127,6 +128,12 @@ impl Metrics {
                 "Sessions showing an anomaly, by kind.",
                 &["protocol", "anomaly"],
             )?,
+            parse_errors: counter(
+                &r,
+                "parse_errors_total",
+                "Sessions with bytes their protocol parser rejected (malformed, too long).",
+                &["protocol"],
+            )?,
             packets: counter(
                 &r,
                 "packets_total",
@@ -184,6 +191,7 @@ impl Metrics {
             self.starttls_offered.with_label_values(&[p]);
             self.starttls_attempted.with_label_values(&[p]);
             self.cleartext_messages.with_label_values(&[p]);
+            self.parse_errors.with_label_values(&[p]);
             for a in Attack::ALL {
                 for v in Verdict::ALL {
                     self.protection
@@ -229,6 +237,9 @@ impl Metrics {
         }
         for a in r.anomalies.iter() {
             self.anomalies.with_label_values(&[p, a.label()]).inc();
+        }
+        if r.anomalies.iter().any(|a| a.is_parse_error()) {
+            self.parse_errors.with_label_values(&[p]).inc();
         }
         if let Some(tls) = &r.tls {
             self.tls(p, tls);
@@ -407,6 +418,30 @@ mod tests {
         assert_eq!(
             get(r#"mailtap_tls_certificates_total{protocol="smtp",status="hidden"}"#),
             "1"
+        );
+    }
+
+    #[test]
+    fn parse_errors_count_sessions_with_a_parse_level_anomaly() {
+        use crate::session::anomaly::Anomaly;
+        let m = Metrics::new().unwrap();
+        let zero = m.render();
+        for p in Protocol::ALL {
+            let series = format!("mailtap_parse_errors_total{{protocol=\"{}\"}}", p.name());
+            assert_eq!(line(&zero, &series), Some(" 0"), "{series}");
+        }
+        let mut bad = plaintext_smtp();
+        bad.anomalies.add(Anomaly::ProtocolViolation);
+        bad.anomalies.add(Anomaly::LineTooLong);
+        m.session(&bad);
+        let mut odd = plaintext_smtp();
+        odd.anomalies.add(Anomaly::OutOfWindow);
+        m.session(&odd);
+        let text = m.render();
+        assert_eq!(
+            line(&text, r#"mailtap_parse_errors_total{protocol="smtp"}"#),
+            Some(" 1"),
+            "one session, counted once; transport anomalies are not parse errors"
         );
     }
 

@@ -51,7 +51,11 @@ pub struct HealthReport {
     pub reassembly_gaps: u64,
     pub reassembly_gap_bytes: u64,
     pub flows_closed: BTreeMap<&'static str, u64>,
+    /// The closes the sensor forced (timeouts, a full table): a subset of `flows_closed`.
+    pub flows_evicted: BTreeMap<&'static str, u64>,
     pub flows_peak: usize,
+    /// The process's peak resident memory (Linux `VmHWM`), when the platform tells.
+    pub peak_rss_bytes: Option<u64>,
     /// Connections without a single payload byte (scans, refused, SYN floods): not sessions.
     pub connections_without_payload: u64,
     pub anomalies: BTreeMap<&'static str, u64>,
@@ -130,7 +134,13 @@ impl Report {
             .iter()
             .map(|r| (r.label(), h.closed[r.index()]))
             .collect();
+        self.health.flows_evicted = CloseReason::ALL
+            .iter()
+            .filter(|r| r.is_eviction())
+            .map(|r| (r.label(), h.closed[r.index()]))
+            .collect();
         self.health.flows_peak = h.peak_flows;
+        self.health.peak_rss_bytes = peak_rss_bytes();
     }
 
     pub fn write_json(&self, out: &mut dyn Write) -> io::Result<()> {
@@ -221,4 +231,18 @@ impl Report {
         }
         Ok(())
     }
+}
+
+/// Peak resident set size of this process, from `/proc/self/status` (Linux); `None` elsewhere.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
 }

@@ -1,6 +1,8 @@
 //! Shared helpers for the end-to-end tests: run the real binary on fixture captures.
 #![allow(dead_code)]
 
+pub mod pcapgen;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -203,10 +203,15 @@ impl RecordReader {
 }
 
 /// Cuts the handshake records of one direction into messages `(type, body)`; messages may
-/// span records and a record may hold several.
+/// span records and a record may hold several. A message longer than [`MAX_MESSAGE`] is kept
+/// cut at [`MAX_MESSAGE`] bytes, the rest of it skipped without being held, and delivered when
+/// it ends, so what follows it is still read (a 100-certificate chain does not hide the
+/// ServerKeyExchange behind it).
 #[derive(Debug, Default)]
 pub(super) struct MessageReader {
     buf: Vec<u8>,
+    /// Bytes of an oversized message still to skip, after its first [`MAX_MESSAGE`] kept.
+    skip: usize,
 }
 
 impl MessageReader {
@@ -216,33 +221,74 @@ impl MessageReader {
     }
 }
 
-/// A handshake message longer than [`MAX_MESSAGE`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct MessageTooLarge {
+/// One handshake message; `cut` when its body is only the first [`MAX_MESSAGE`] bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Message {
     pub msg_type: u8,
+    pub body: Vec<u8>,
+    pub cut: bool,
 }
 
 impl MessageReader {
-    pub fn push(
-        &mut self,
-        fragment: &[u8],
-        out: &mut Vec<(u8, Vec<u8>)>,
-    ) -> Result<(), MessageTooLarge> {
-        self.buf.extend_from_slice(fragment);
+    pub fn push(&mut self, mut fragment: &[u8], out: &mut Vec<Message>) {
+        loop {
+            if self.skip > 0 {
+                let n = self.skip.min(fragment.len());
+                self.skip -= n;
+                fragment = fragment.get(n..).unwrap_or_default();
+                if self.skip > 0 {
+                    return;
+                }
+                self.finish_cut(out);
+            }
+            let room = MAX_MESSAGE.saturating_add(4).saturating_sub(self.buf.len());
+            let n = room.min(fragment.len());
+            self.buf
+                .extend_from_slice(fragment.get(..n).unwrap_or_default());
+            fragment = fragment.get(n..).unwrap_or_default();
+            if !self.drain_whole(out) {
+                return;
+            }
+        }
+    }
+
+    /// Deliver every whole message in `buf`. Returns true when an oversized message filled
+    /// `buf` and its remainder is now being skipped (the caller feeds it the rest).
+    fn drain_whole(&mut self, out: &mut Vec<Message>) -> bool {
         loop {
             let mut r = Reader(&self.buf);
             let (Some(msg_type), Some(len)) = (r.u8(), r.u24()) else {
-                return Ok(());
+                return false;
             };
             if len > MAX_MESSAGE {
-                self.buf.clear();
-                return Err(MessageTooLarge { msg_type });
+                // Kept: the type, the length and MAX_MESSAGE bytes of body.
+                if self.buf.len() < 4 + MAX_MESSAGE {
+                    return false;
+                }
+                self.skip = len - MAX_MESSAGE;
+                return true;
             }
             let Some(body) = r.take(len) else {
-                return Ok(());
+                return false;
             };
-            out.push((msg_type, body.to_vec()));
+            out.push(Message {
+                msg_type,
+                body: body.to_vec(),
+                cut: false,
+            });
             self.buf.drain(..4 + len);
+        }
+    }
+
+    /// The skipped remainder of an oversized message has passed: deliver its kept part.
+    fn finish_cut(&mut self, out: &mut Vec<Message>) {
+        let buf = std::mem::take(&mut self.buf);
+        if let Some((&msg_type, rest)) = buf.split_first() {
+            out.push(Message {
+                msg_type,
+                body: rest.get(3..).unwrap_or_default().to_vec(),
+                cut: true,
+            });
         }
     }
 
@@ -331,14 +377,38 @@ mod tests {
     fn messages_span_records_and_share_them() {
         let mut mr = MessageReader::default();
         let mut out = Vec::new();
-        mr.push(&[1, 0, 0, 2, 0xaa], &mut out).unwrap();
+        mr.push(&[1, 0, 0, 2, 0xaa], &mut out);
         assert!(out.is_empty() && mr.pending());
-        mr.push(&[0xbb, 14, 0, 0, 0], &mut out).unwrap();
-        assert_eq!(out, vec![(1, vec![0xaa, 0xbb]), (14, vec![])]);
+        mr.push(&[0xbb, 14, 0, 0, 0], &mut out);
+        let whole = |t, b: &[u8]| Message {
+            msg_type: t,
+            body: b.to_vec(),
+            cut: false,
+        };
+        assert_eq!(out, vec![whole(1, &[0xaa, 0xbb]), whole(14, &[])]);
         assert!(!mr.pending());
-        assert_eq!(
-            mr.push(&[11, 0xff, 0, 0], &mut out),
-            Err(MessageTooLarge { msg_type: 11 })
-        );
+    }
+
+    #[test]
+    fn an_oversized_message_is_cut_skipped_and_what_follows_is_read() {
+        let len = MAX_MESSAGE + 1000;
+        let mut bytes = vec![11, (len >> 16) as u8, (len >> 8) as u8, len as u8];
+        bytes.extend((0..len).map(|i| i as u8));
+        bytes.extend([14, 0, 0, 0]);
+        for piece in [7usize, 4096, 70_000] {
+            let mut mr = MessageReader::default();
+            let mut out = Vec::new();
+            for chunk in bytes.chunks(piece) {
+                mr.push(chunk, &mut out);
+                assert!(mr.buf.len() <= MAX_MESSAGE + 4, "bounded");
+            }
+            assert_eq!(out.len(), 2, "piece {piece}");
+            assert_eq!(out[0].msg_type, 11);
+            assert!(out[0].cut);
+            assert_eq!(out[0].body.len(), MAX_MESSAGE);
+            assert_eq!(out[0].body[..4], [0, 1, 2, 3]);
+            assert_eq!(out[1].msg_type, 14);
+            assert!(!out[1].cut && !mr.pending());
+        }
     }
 }

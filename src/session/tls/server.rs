@@ -102,7 +102,10 @@ fn bit_length(n: &[u8]) -> u32 {
 
 /// The DER certificates of a TLS ≤ 1.2 Certificate body, leaf first, at most
 /// [`MAX_CHAIN_CERTS`]. `None` when the message does not parse.
-pub(super) fn certificate_chain(body: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub(super) fn certificate_chain(body: &[u8], cut: bool) -> Option<Vec<Vec<u8>>> {
+    if cut {
+        return cut_certificate_chain(body);
+    }
     let (rest, msg) = tls_parser::parse_tls_handshake_msg_certificate(body).ok()?;
     if !rest.is_empty() {
         return None;
@@ -117,6 +120,21 @@ pub(super) fn certificate_chain(body: &[u8]) -> Option<Vec<Vec<u8>>> {
             .map(|raw| raw.data.to_vec())
             .collect(),
     )
+}
+
+/// A TLS ≤ 1.2 Certificate message cut short (RFC 5246 §7.4.2: a u24 list of u24-prefixed
+/// certificates): the whole certificates before the cut, leaf first. `None` if not even the
+/// leaf is whole.
+fn cut_certificate_chain(body: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut r = Reader(body);
+    r.u24()?;
+    let mut chain = Vec::new();
+    while chain.len() < MAX_CHAIN_CERTS {
+        let Some(len) = r.u24() else { break };
+        let Some(cert) = r.take(len) else { break };
+        chain.push(cert.to_vec());
+    }
+    (!chain.is_empty()).then_some(chain)
 }
 
 #[cfg(test)]

@@ -417,8 +417,16 @@ fn record_lengths() {
 
 #[test]
 fn handshake_too_large() {
-    // A handshake message announcing 1 MiB.
-    let huge = vec![(Direction::ToServer, vec![22, 3, 1, 0, 4, 1, 0x10, 0, 0])];
+    // A handshake message announcing 1 MiB, sent in 2^14-byte records: 64 KiB of it is kept,
+    // the rest skipped, and reading stops at the per-direction cap.
+    let mut message = vec![1u8, 0x10, 0, 0];
+    message.resize(200 * 1024, 0);
+    let mut records = Vec::new();
+    for part in message.chunks(0x4000) {
+        records.extend([22, 3, 1, (part.len() >> 8) as u8, part.len() as u8]);
+        records.extend_from_slice(part);
+    }
+    let huge = vec![(Direction::ToServer, records)];
     let r = run_with(ctx(), &huge, usize::MAX);
     assert!(r.judged && r.anomalies.contains(Anomaly::HandshakeTooLarge));
     // Past the per-direction cap: a ClientHello, then 160 KiB of early data.
