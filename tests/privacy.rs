@@ -31,7 +31,16 @@ fn outputs(dir: &Path, format: &str, extra: &[&str]) -> (String, Vec<Value>) {
         String::from_utf8_lossy(&out.stderr)
     );
     let log = std::fs::read_to_string(&sessions).unwrap();
-    let records = read_jsonl(&sessions);
+    let mut records = read_jsonl(&sessions);
+    // Workers finish sessions in any order; the start time (and port) orders them.
+    records.sort_by_key(|r| {
+        (
+            r["ts_start"].to_string(),
+            r["client"]
+                .as_str()
+                .map(|c| c.rsplit(':').next().unwrap_or_default().to_string()),
+        )
+    });
     let mut all = String::from_utf8_lossy(&out.stdout).into_owned();
     all.push_str(&String::from_utf8_lossy(&out.stderr));
     all.push_str(&log);
