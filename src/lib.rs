@@ -13,6 +13,7 @@
 //! addresses of mail, or credentials.
 #![forbid(unsafe_code)]
 
+pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod engine;
