@@ -14,7 +14,7 @@
 //! CAP_NET_ADMIN), bind listening sockets ([`LiveRun::on_capture_open`]), then give up root
 //! ([`drop_privileges`]) before the engine starts its threads.
 
-use crate::engine::{Engine, EngineConfig, Health};
+use crate::engine::{Engine, EngineConfig, Health, Sink};
 use crate::sink::metrics::{DropSite, Metrics};
 use crate::sink::outputs::Outputs;
 use crate::source::{CaptureStats, LiveSource, Timestamp};
@@ -49,7 +49,7 @@ pub fn run<S: LiveSource>(
     let mut next_housekeeping = Instant::now() + HOUSEKEEPING_EVERY;
     let result = loop {
         if stop.load(Ordering::Relaxed) {
-            break Ok(());
+            break drain(source, &mut engine, &mut clock);
         }
         match source.next_packet() {
             Ok(Some(p)) => {
@@ -80,6 +80,33 @@ pub fn run<S: LiveSource>(
         result,
     }
 }
+
+/// After the stop signal: the packets the kernel still holds (it hands them over in blocks,
+/// at the latest after the read timeout), until three reads in a row find nothing (at least
+/// one of them waited the whole read timeout) or
+/// [`DRAIN_AT_MOST`] has passed (a busy link never runs dry).
+fn drain<S: LiveSource, K: Sink>(
+    source: &mut S,
+    engine: &mut Engine<K>,
+    clock: &mut LiveClock,
+) -> Result<(), S::Error> {
+    let deadline = Instant::now() + DRAIN_AT_MOST;
+    let mut quiet = 0;
+    while quiet < 3 && Instant::now() < deadline {
+        match source.next_packet()? {
+            Some(p) => {
+                quiet = 0;
+                clock.saw(p.ts);
+                engine.packet(&p);
+            }
+            None => quiet += 1,
+        }
+    }
+    Ok(())
+}
+
+/// How long a stopped capture may take to read what the kernel still holds.
+pub const DRAIN_AT_MOST: Duration = Duration::from_millis(500);
 
 /// The one place a live run publishes the sensor's state, once a second and at the end. The
 /// session counters are already current (the sink counts each session as it closes); the
@@ -438,7 +465,8 @@ mod tests {
             &stop,
         );
         assert!(out.result.is_ok());
-        assert_eq!(source.reads, 3);
+        // Three reads until the flag, then three quiet ones draining the kernel's buffer.
+        assert_eq!(source.reads, 6);
         assert_eq!(out.health.packets.iter().sum::<u64>(), 1);
         assert_eq!(out.stats.dropped, 1);
         let text = metrics.render();
