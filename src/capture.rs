@@ -262,10 +262,11 @@ mod live {
             None => None,
         };
         eprintln!(
-            "mailtap: capturing on {} (link type {}, {} workers){}; filter: {}",
+            "mailtap: capturing on {} (link type {}, {} worker{}){}; filter: {}",
             capture.interface(),
             capture.link().0,
             cfg.engine.workers,
+            if cfg.engine.workers == 1 { "" } else { "s" },
             user.map(|u| format!(" as user {} (uid {})", u.name, u.uid))
                 .unwrap_or_default(),
             capture.filter()

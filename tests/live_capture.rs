@@ -542,6 +542,81 @@ fn user_drops_root_once_the_capture_is_open() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn drops_are_counted_and_reported_when_they_start_and_stop() {
+    require_root!();
+    let link = Link::new();
+    let dir = scratch("live-drops");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let metrics = dir.join("metrics.prom");
+    let mut sink = link.server("python3");
+    sink.args(["-c", DISCARD_SERVER]).stdout(Stdio::piped());
+    let mut sink = Guard(sink.spawn().expect("python3 runs"));
+    assert_eq!(first_line(sink.0.stdout.take().expect("stdout")), "ready");
+    // The smallest kernel buffer, and mailtap stopped while 20,000 packets go by: the kernel
+    // must drop most of them.
+    let (mut mailtap, stderr, mut seen) = start_mailtap(
+        &link,
+        &[
+            "--buffer-size",
+            "65536",
+            "--snaplen",
+            "2048",
+            "--metrics-file",
+            metrics.to_str().expect("utf-8 path"),
+        ],
+    );
+    let pid = mailtap.0.id().to_string();
+    run(Command::new("kill").args(["-STOP", &pid]));
+    let blast = link.client("python3").args(["-c", BLAST_CLIENT]).status();
+    run(Command::new("kill").args(["-CONT", &pid]));
+    assert!(blast.expect("python3 runs").success());
+    wait_for_line(&stderr, "capture is dropping packets", &mut seen);
+    wait_for_line(&stderr, "capture stopped dropping packets", &mut seen);
+    sigterm(&mailtap.0);
+    let exit = wait_exit(&mut mailtap.0, Duration::from_secs(10));
+    seen.extend(stderr.try_iter());
+    assert!(exit.success(), "{exit:?}\n{seen:#?}");
+    let warning = seen
+        .iter()
+        .find(|l| l.contains("capture is dropping packets"))
+        .expect("seen above");
+    assert!(
+        warning.contains("dropped by the kernel in the last second; all numbers are lower bounds"),
+        "{warning}"
+    );
+    let text = std::fs::read_to_string(&metrics).expect("--metrics-file written at exit");
+    let kernel = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"mailtap_capture_dropped_packets_total{where="kernel"} "#))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no kernel drop counter in:\n{text}"));
+    assert!(kernel > 1000, "kernel drops: {kernel}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Port 25: accepts connections and throws their bytes away.
+const DISCARD_SERVER: &str = r#"
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 25)); s.listen(1); print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    while c.recv(1 << 20):
+        pass
+    c.close()
+"#;
+
+/// 20,000 small segments to port 25, as fast as Python sends them.
+const BLAST_CLIENT: &str = r#"
+import socket
+c = socket.create_connection(("10.77.0.2", 25), 10)
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for _ in range(20000):
+    c.sendall(b"x" * 1000)
+c.close()
+"#;
+
 /// Port 25, one connection: greeting, one reply to QUIT.
 const SINGLE_GREETING_SERVER: &str = r#"
 import socket
