@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anonymize;
+pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod engine;

@@ -17,6 +17,26 @@ use std::sync::{Mutex, PoisonError};
 
 const NS: &str = "mailtap";
 
+/// Where a live capture lost packets (`capture_dropped_packets_total{where}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropSite {
+    /// The kernel's capture buffer was full: mailtap did not read fast enough.
+    Kernel,
+    /// The network interface or its driver dropped them.
+    Interface,
+}
+
+impl DropSite {
+    pub const ALL: [DropSite; 2] = [DropSite::Kernel, DropSite::Interface];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DropSite::Kernel => "kernel",
+            DropSite::Interface => "interface",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     sessions: IntCounterVec,
@@ -36,6 +56,7 @@ pub struct Metrics {
     flows_active: IntGauge,
     flows_evicted: IntCounterVec,
     gaps: IntCounter,
+    capture_dropped: IntCounterVec,
     /// Health as last published, to turn cumulative snapshots into counter increments.
     published: Mutex<Health>,
 }
@@ -146,6 +167,13 @@ impl Metrics {
                 "Flows closed before they ended, by reason.",
                 &["reason"],
             )?,
+            capture_dropped: counter(
+                &r,
+                "capture_dropped_packets_total",
+                "Packets the capture lost before mailtap saw them: by the kernel (buffer full) \
+                 or by the interface; every other number is a lower bound while this grows.",
+                &["where"],
+            )?,
             gaps: {
                 let c = IntCounter::with_opts(
                     Opts::new(
@@ -208,6 +236,16 @@ impl Metrics {
         for reason in CloseReason::ALL.iter().filter(|r| r.is_eviction()) {
             self.flows_evicted.with_label_values(&[reason.label()]);
         }
+        for site in DropSite::ALL {
+            self.capture_dropped.with_label_values(&[site.label()]);
+        }
+    }
+
+    /// Count packets the live capture lost since the last call (increments, not totals).
+    pub fn capture_dropped(&self, site: DropSite, packets: u64) {
+        self.capture_dropped
+            .with_label_values(&[site.label()])
+            .inc_by(packets);
     }
 
     /// Count one finished session.
@@ -472,5 +510,18 @@ mod tests {
     fn unknown_code_points_share_one_label_value() {
         assert_eq!(label_safe("0x1a2b".into()), "other");
         assert_eq!(label_safe("x25519".into()), "x25519");
+    }
+
+    #[test]
+    fn capture_drops_exist_at_zero_and_count_increments() {
+        let m = Metrics::new().expect("metrics are well defined");
+        let text = m.render();
+        assert!(text.contains(r#"mailtap_capture_dropped_packets_total{where="kernel"} 0"#));
+        assert!(text.contains(r#"mailtap_capture_dropped_packets_total{where="interface"} 0"#));
+        m.capture_dropped(DropSite::Kernel, 5);
+        m.capture_dropped(DropSite::Kernel, 2);
+        let text = m.render();
+        assert!(text.contains(r#"mailtap_capture_dropped_packets_total{where="kernel"} 7"#));
+        assert!(text.contains(r#"mailtap_capture_dropped_packets_total{where="interface"} 0"#));
     }
 }

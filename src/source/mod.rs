@@ -1,9 +1,14 @@
 //! Packet sources: where packets come from, and the small value each one yields.
 //!
 //! A source hands out borrowed [`Packet`]s one at a time; nothing downstream keeps them, so a
-//! source can reuse its buffer for every packet.
+//! source can reuse its buffer for every packet. A file is read to its end; a live source
+//! ([`LiveSource`]) runs until it is stopped, and says when a read timed out so that its
+//! caller can let time pass on a quiet link.
 
 pub mod file;
+pub mod filter;
+#[cfg(feature = "live")]
+pub mod live;
 
 pub use pcap_parser::Linktype;
 
@@ -66,6 +71,30 @@ pub struct Packet<'a> {
     pub data: &'a [u8],
     /// The frame's length on the wire; more than `data.len()` when the snap length cut it.
     pub wire_len: u32,
+}
+
+/// A capture that runs until stopped (`live.rs` through libpcap; fakes in tests).
+pub trait LiveSource {
+    type Error: std::error::Error;
+
+    /// The next packet, or `None` when the read timeout passed without one.
+    fn next_packet(&mut self) -> Result<Option<Packet<'_>>, Self::Error>;
+
+    /// What the capture counted since it started (cumulative).
+    fn stats(&mut self) -> Result<CaptureStats, Self::Error>;
+}
+
+/// libpcap's counters, cumulative since the capture started. 32 bits wide, as libpcap keeps
+/// them: they wrap on a long, busy run, so differences are taken modulo 2^32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Packets that passed the filter (on Linux: including those dropped later).
+    pub received: u32,
+    /// Dropped by the kernel: its capture buffer was full.
+    pub dropped: u32,
+    /// Dropped by the interface or its driver (on Linux: the interface's own counter, all
+    /// traffic, since the capture started).
+    pub if_dropped: u32,
 }
 
 #[cfg(test)]

@@ -1,0 +1,58 @@
+//! The kernel-side BPF filter for a live capture: only TCP on the mapped mail ports reaches
+//! mailtap, so a busy link costs the kernel's filter, not a copy of every frame.
+//!
+//! Built from the port map, so `--port 2525=smtp` captures 2525 too. On Ethernet the filter
+//! also matches the same ports behind an 802.1Q tag (a trunk or a span port that keeps tags):
+//! BPF's `vlan` shifts every later offset by the tag, so the plain and the tagged form are
+//! alternatives. A second tag (QinQ) would need `vlan and vlan`; a span port seldom forwards
+//! those, and `--filter` can say so when one does.
+
+use crate::config::PortMap;
+
+/// `(tcp port 25 or tcp port 110 …) or (vlan and (tcp port 25 or …))`; without the `vlan`
+/// part when `vlan` is false (link types without tags, e.g. Linux cooked capture on `any`,
+/// where libpcap refuses the keyword).
+pub fn port_filter(ports: &PortMap, vlan: bool) -> String {
+    let list = ports
+        .ports()
+        .map(|(port, _)| format!("tcp port {port}"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    if vlan {
+        format!("({list}) or (vlan and ({list}))")
+    } else {
+        format!("({list})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PortMapping;
+
+    const DEFAULT_PORTS: &str = "tcp port 25 or tcp port 110 or tcp port 143 or tcp port 465 \
+                                 or tcp port 587 or tcp port 993 or tcp port 995";
+
+    #[test]
+    fn default_ports_plain_and_tagged() {
+        assert_eq!(
+            port_filter(&PortMap::default(), true),
+            format!("({DEFAULT_PORTS}) or (vlan and ({DEFAULT_PORTS}))")
+        );
+    }
+
+    #[test]
+    fn no_vlan_clause_where_the_link_has_no_tags() {
+        assert_eq!(
+            port_filter(&PortMap::default(), false),
+            format!("({DEFAULT_PORTS})")
+        );
+    }
+
+    #[test]
+    fn extra_ports_are_captured_in_order() {
+        let extra: PortMapping = "2525=smtp".parse().expect("valid mapping");
+        let f = port_filter(&PortMap::new(&[extra]), false);
+        assert!(f.ends_with("tcp port 995 or tcp port 2525)"), "{f}");
+    }
+}
