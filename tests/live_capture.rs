@@ -286,6 +286,154 @@ fn wait_for_records(path: &Path, n: usize, within: Duration) -> Vec<Value> {
     }
 }
 
+/// mailtap's and Prometheus' HTTP ports inside the client namespace (private to it).
+const WEB_PORT: u16 = 19110;
+const PROMETHEUS_PORT: u16 = 19111;
+
+/// Debian's `prometheus` in the client namespace, scraping mailtap every second; `None` when it
+/// is not installed (CI sets MAILTAP_REQUIRE_PROMETHEUS=1, which makes that a failure).
+fn start_prometheus(link: &Link, dir: &Path) -> Option<Guard> {
+    let installed = Command::new("prometheus")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        assert!(
+            std::env::var_os("MAILTAP_REQUIRE_PROMETHEUS").is_none_or(|v| v != "1"),
+            "MAILTAP_REQUIRE_PROMETHEUS=1 but `prometheus` is not installed"
+        );
+        eprintln!("prometheus part skipped: `prometheus` is not installed");
+        return None;
+    }
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: mailtap\n    static_configs:\n\
+             \x20     - targets: ['127.0.0.1:{WEB_PORT}']\n"
+        ),
+    )
+    .expect("prometheus.yml");
+    let mut cmd = link.client("prometheus");
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Some(Guard(cmd.spawn().expect("prometheus starts")))
+}
+
+/// One instant query through Prometheus' HTTP API (from inside the namespace).
+fn promql(link: &Link, query: &str) -> Option<Value> {
+    let fetch = format!(
+        "import sys, urllib.parse, urllib.request\n\
+         q = urllib.parse.quote(sys.argv[1])\n\
+         u = 'http://127.0.0.1:{PROMETHEUS_PORT}/api/v1/query?query=' + q\n\
+         print(urllib.request.urlopen(u, timeout=5).read().decode())"
+    );
+    let out = link
+        .client("python3")
+        .args(["-c", &fetch, query])
+        .output()
+        .ok()?;
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    (v["status"] == "success").then(|| v["data"]["result"].clone())
+}
+
+/// The value of a query whose result is one sample, as a whole number.
+fn scalar(link: &Link, query: &str) -> Option<u64> {
+    let r = promql(link, query)?;
+    r.get(0)?["value"][1]
+        .as_str()?
+        .parse::<f64>()
+        .ok()
+        .map(|f| f as u64)
+}
+
+fn assert_prometheus_sees_the_sessions(link: &Link, _prometheus: &Guard) {
+    // Scraped at least once after the three sessions were counted.
+    let start = std::time::Instant::now();
+    while scalar(link, "sum(mailtap_sessions_total)") != Some(3) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "Prometheus never saw 3 sessions: {:?}",
+            promql(link, "mailtap_sessions_total > 0")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let by_outcome = promql(
+        link,
+        "sum by (protocol, encryption) (mailtap_sessions_total) > 0",
+    )
+    .expect("query runs");
+    let mut outcomes: Vec<(String, String, String)> = by_outcome
+        .as_array()
+        .expect("vector")
+        .iter()
+        .map(|s| {
+            let m = &s["metric"];
+            let v = s["value"][1].as_str().unwrap_or_default().to_string();
+            (
+                m["protocol"].as_str().unwrap_or_default().into(),
+                m["encryption"].as_str().unwrap_or_default().into(),
+                v,
+            )
+        })
+        .collect();
+    outcomes.sort();
+    let want = [
+        ("smtp", "plaintext", "1"),
+        ("smtp", "starttls", "1"),
+        ("submissions", "implicit_tls", "1"),
+    ];
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(outcomes, want);
+    let tls = promql(
+        link,
+        "sum by (protocol, version, cipher_suite) (mailtap_tls_sessions_total) > 0",
+    )
+    .expect("query runs");
+    let mut suites: Vec<String> = tls
+        .as_array()
+        .expect("vector")
+        .iter()
+        .map(|s| {
+            let m = &s["metric"];
+            format!(
+                "{} {} {} {}",
+                m["protocol"].as_str().unwrap_or_default(),
+                m["version"].as_str().unwrap_or_default(),
+                m["cipher_suite"].as_str().unwrap_or_default(),
+                s["value"][1].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    suites.sort();
+    assert_eq!(
+        suites,
+        [
+            "smtp TLSv1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 1",
+            "submissions TLSv1.3 TLS_CHACHA20_POLY1305_SHA256 1",
+        ]
+    );
+    assert_eq!(
+        scalar(
+            link,
+            r#"sum(mailtap_cleartext_auth_total{mechanism="PLAIN"})"#
+        ),
+        Some(1)
+    );
+}
+
 #[test]
 fn real_sessions_through_a_veth_pair_are_logged_with_their_protection() {
     require_root!();
@@ -327,9 +475,13 @@ fn real_sessions_through_a_veth_pair_are_logged_with_their_protection() {
     let smtps_out = lines_of(smtps.0.stdout.take().expect("stdout"));
     wait_for_line(&smtps_out, "ACCEPT", &mut Vec::new());
 
+    // A real Prometheus in the same namespace scrapes the sensor every second.
+    let prometheus = start_prometheus(&link, &dir);
     let (mut mailtap, stderr, mut seen) = start_mailtap(
         &link,
         &[
+            "--web.listen-address",
+            &format!("127.0.0.1:{WEB_PORT}"),
             "--port",
             &format!("{SMTP_PORT}=smtp"),
             "--port",
@@ -398,6 +550,10 @@ fn real_sessions_through_a_veth_pair_are_logged_with_their_protection() {
         3,
         "closed sessions logged while running: {closed:#?}"
     );
+
+    if let Some(prom) = &prometheus {
+        assert_prometheus_sees_the_sessions(&link, prom);
+    }
 
     sigterm(&mailtap.0);
     let status = wait_exit(&mut mailtap.0, Duration::from_secs(10));
