@@ -50,7 +50,7 @@ impl LineReader {
             self.clear();
         }
         loop {
-            let Some(nl) = input.iter().position(|&b| b == b'\n') else {
+            let Some(nl) = memchr::memchr(b'\n', input) else {
                 self.hold(input);
                 *input = &[];
                 return None;
