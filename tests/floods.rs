@@ -6,7 +6,7 @@
 mod common;
 
 use common::pcapgen::{flood_frames, read_pcap, rewrite_port, PcapWriter};
-use common::{case, mailtap, read_jsonl, scratch};
+use common::{assert_subset, case, mailtap, read_jsonl, scratch};
 use serde_json::Value;
 use std::io::BufWriter;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -75,17 +75,6 @@ fn write_flood(path: &std::path::Path, syns: u32, half_open: u32) -> Vec<Value> 
         w.frame(*ts, f).unwrap();
     }
     want
-}
-
-fn assert_subset(at: &str, got: &Value, want: &Value) {
-    match (got, want) {
-        (Value::Object(g), Value::Object(w)) => {
-            for (k, v) in w {
-                assert_subset(&format!("{at}.{k}"), g.get(k).unwrap_or(&Value::Null), v);
-            }
-        }
-        _ => assert_eq!(got, want, "{at}"),
-    }
 }
 
 #[test]

@@ -36,6 +36,7 @@ mod syntax;
 use crate::flow::Direction;
 use crate::session::anomaly::Anomaly;
 use crate::session::capability::{is_masked, MechSet};
+use crate::session::capability::{is_tls_record, note_line};
 use crate::session::dialogue::{mechanism, Dialogue, Facts, Step};
 use crate::session::line::{Line, LineReader};
 use pending::{Kind, Pending, TagId};
@@ -274,20 +275,6 @@ fn verb(name: &[u8]) -> Verb {
         } else {
             Verb::Other
         })
-}
-
-/// The start of a TLS handshake record (RFC 8446 §5.1: content type 22, version 3.x).
-fn is_tls_record(text: &[u8]) -> bool {
-    text.starts_with(&[0x16, 0x03])
-}
-
-fn note_line(line: &Line<'_>, facts: &mut Facts) {
-    if line.bare_lf {
-        facts.anomaly(Anomaly::BareLf);
-    }
-    if line.too_long {
-        facts.anomaly(Anomaly::LineTooLong);
-    }
 }
 
 impl State {

@@ -90,3 +90,21 @@ pub fn read_jsonl(path: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
         .collect()
 }
+
+/// Every field `want` names matches `got` exactly, recursively into objects; `got` may carry
+/// more. A field missing from `got` never matches (not even an expected `null`).
+pub fn assert_subset(at: &str, got: &Value, want: &Value) {
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => {
+            for (field, value) in w {
+                let missing = Value::String("<missing>".into());
+                assert_subset(
+                    &format!("{at}.{field}"),
+                    g.get(field).unwrap_or(&missing),
+                    value,
+                );
+            }
+        }
+        _ => assert_eq!(got, want, "{at}"),
+    }
+}
