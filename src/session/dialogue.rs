@@ -118,3 +118,59 @@ mod tests {
         assert_eq!(f.cleartext_auth, ["LOGIN", "PLAIN"]);
     }
 }
+
+/// Scripted dialogues for the analyzers' unit tests: one harness for every [`Dialogue`].
+#[cfg(test)]
+pub(crate) mod script {
+    use super::{Dialogue, Facts, Step};
+    use crate::flow::Direction;
+
+    pub type Event<'a> = (Direction, &'a [u8]);
+
+    /// Feed whole events; the steps that were not `Continue`, with the event's index.
+    pub fn run<D: Dialogue>(
+        d: &mut D,
+        facts: &mut Facts,
+        events: &[Event<'_>],
+    ) -> Vec<(usize, Step)> {
+        let mut steps = Vec::new();
+        for (i, &(dir, data)) in events.iter().enumerate() {
+            let step = d.on_data(dir, data, facts);
+            if step != Step::Continue {
+                steps.push((i, step));
+            }
+        }
+        steps
+    }
+
+    /// Feed every event one byte at a time.
+    pub fn run_bytewise<D: Dialogue + Default>(events: &[Event<'_>]) -> Facts {
+        let mut d = D::default();
+        let mut facts = Facts::default();
+        for &(dir, data) in events {
+            for b in data.chunks(1) {
+                d.on_data(dir, b, &mut facts);
+            }
+        }
+        facts
+    }
+
+    /// A whole session: its facts and steps, checked against the same session fed byte by byte.
+    pub fn session<D: Dialogue + Default>(events: &[Event<'_>]) -> (Facts, Vec<(usize, Step)>) {
+        let mut d = D::default();
+        let mut facts = Facts::default();
+        let steps = run(&mut d, &mut facts, events);
+        assert_eq!(facts, run_bytewise::<D>(events), "byte by byte differs");
+        (facts, steps)
+    }
+
+    /// Facts of a recognised dialogue, adjusted by `f`.
+    pub fn facts_with(f: impl FnOnce(&mut Facts)) -> Facts {
+        let mut facts = Facts {
+            dialogue_seen: true,
+            ..Facts::default()
+        };
+        f(&mut facts);
+        facts
+    }
+}

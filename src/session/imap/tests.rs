@@ -12,49 +12,17 @@ const GREETING_NO_TLS: &[u8] =
 const LOGGED_IN: &[u8] = b"a1 OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE \
 SORT THREAD=REFERENCES LITERAL+ NOTIFY SPECIAL-USE] Logged in\r\n";
 
-type Event<'a> = (Direction, &'a [u8]);
+type Event<'a> = script::Event<'a>;
 
-/// Feed whole events; the steps that were not `Continue`, with the event's index.
 fn run(imap: &mut Imap, facts: &mut Facts, events: &[Event<'_>]) -> Vec<(usize, Step)> {
-    let mut steps = Vec::new();
-    for (i, &(dir, data)) in events.iter().enumerate() {
-        let step = imap.on_data(dir, data, facts);
-        if step != Step::Continue {
-            steps.push((i, step));
-        }
-    }
-    steps
+    script::run(imap, facts, events)
 }
 
-/// Feed every event one byte at a time.
-fn run_bytewise(events: &[Event<'_>]) -> Facts {
-    let mut imap = Imap::new();
-    let mut facts = Facts::default();
-    for &(dir, data) in events {
-        for b in data.chunks(1) {
-            imap.on_data(dir, b, &mut facts);
-        }
-    }
-    facts
-}
-
-/// A whole session: its facts and steps, checked against the same session fed byte by byte.
 fn session(events: &[Event<'_>]) -> (Facts, Vec<(usize, Step)>) {
-    let mut imap = Imap::new();
-    let mut facts = Facts::default();
-    let steps = run(&mut imap, &mut facts, events);
-    assert_eq!(facts, run_bytewise(events), "byte by byte differs");
-    (facts, steps)
+    script::session::<Imap>(events)
 }
 
-fn facts_with(f: impl FnOnce(&mut Facts)) -> Facts {
-    let mut facts = Facts {
-        dialogue_seen: true,
-        ..Facts::default()
-    };
-    f(&mut facts);
-    facts
-}
+use crate::session::dialogue::script::{self, facts_with};
 
 /// Greeted by a server that offers STARTTLS.
 fn after_greeting() -> (Imap, Facts) {

@@ -13,48 +13,17 @@ const BEGIN_TLS: &[u8] = b"+OK Begin TLS negotiation now.\r\n";
 const MESSAGE: &[u8] = b"Return-Path: <a@example.org>\r\nSubject: hi\r\n\r\n\
 ..\r\n+OK not a reply\r\n...and a stuffed line\r\n-ERR nor this\r\n";
 
-type Event<'a> = (Direction, &'a [u8]);
+type Event<'a> = script::Event<'a>;
 
-/// Feed whole events; the steps that were not `Continue`, with the event's index.
 fn run(pop: &mut Pop3, facts: &mut Facts, events: &[Event<'_>]) -> Vec<(usize, Step)> {
-    let mut steps = Vec::new();
-    for (i, &(dir, data)) in events.iter().enumerate() {
-        let step = pop.on_data(dir, data, facts);
-        if step != Step::Continue {
-            steps.push((i, step));
-        }
-    }
-    steps
+    script::run(pop, facts, events)
 }
 
-fn run_bytewise(events: &[Event<'_>]) -> Facts {
-    let mut pop = Pop3::new();
-    let mut facts = Facts::default();
-    for &(dir, data) in events {
-        for b in data.chunks(1) {
-            pop.on_data(dir, b, &mut facts);
-        }
-    }
-    facts
-}
-
-/// A whole session: its facts and steps, checked against the same session fed byte by byte.
 fn session(events: &[Event<'_>]) -> (Facts, Vec<(usize, Step)>) {
-    let mut pop = Pop3::new();
-    let mut facts = Facts::default();
-    let steps = run(&mut pop, &mut facts, events);
-    assert_eq!(facts, run_bytewise(events), "byte by byte differs");
-    (facts, steps)
+    script::session::<Pop3>(events)
 }
 
-fn facts_with(f: impl FnOnce(&mut Facts)) -> Facts {
-    let mut facts = Facts {
-        dialogue_seen: true,
-        ..Facts::default()
-    };
-    f(&mut facts);
-    facts
-}
+use crate::session::dialogue::script::{self, facts_with};
 
 /// Greeted, CAPA listed STLS.
 fn after_capa() -> (Pop3, Facts) {
