@@ -20,6 +20,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use webpki::{EndEntityCert, KeyUsage};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+mod cache;
+use cache::{VerdictCache, Window};
+
 /// At most this many certificates of a chain are looked at (leaf first).
 pub const MAX_CHAIN_CERTS: usize = 10;
 
@@ -74,6 +77,7 @@ pub enum TlsContextError {
 /// What certificate checks trust: webpki-roots plus extra anchors. Built once, shared.
 pub struct TlsContext {
     anchors: Vec<TrustAnchor<'static>>,
+    verdicts: VerdictCache,
 }
 
 impl std::fmt::Debug for TlsContext {
@@ -103,7 +107,10 @@ impl TlsContext {
                 return Err(bad("no CERTIFICATE block".to_owned()));
             }
         }
-        Ok(TlsContext { anchors })
+        Ok(TlsContext {
+            anchors,
+            verdicts: VerdictCache::default(),
+        })
     }
 
     /// Only the given PEM anchors, without Mozilla's roots (tests).
@@ -127,6 +134,10 @@ pub fn assess(
     let Some(leaf_der) = chain.first() else {
         return CertStatus::Absent.info();
     };
+    let now = i64::try_from(ts.as_nanos() / 1_000_000_000).unwrap_or(i64::MAX);
+    if let Some(info) = ctx.verdicts.get(chain, sni, now) {
+        return info;
+    }
     let Ok((_, leaf)) = X509Certificate::from_der(leaf_der) else {
         return CertStatus::Unparsable.info();
     };
@@ -138,9 +149,41 @@ pub fn assess(
         issuer_cn: common_name(leaf.issuer()),
         not_after: rfc3339(not_after),
     };
-    let status = status(ctx, chain, &leaf, sni, ts, (not_before, not_after));
+    let status = status(ctx, chain, &leaf, sni, now, (not_before, not_after));
     info.status = status.label().to_owned();
+    if let Some(window) = reusable_window(chain, (not_before, not_after), now) {
+        ctx.verdicts.put(chain, sni, window, &info);
+    }
     info
+}
+
+/// The moments around `now` at which the verdict is the same as at `now`: the span between
+/// the validity edges of the certificates `status` looks at. The verdict depends on the time
+/// only through which of them are inside their dates (webpki: `notBefore ≤ t ≤ notAfter`;
+/// the path is built at `now` clamped into the leaf's dates, itself constant between edges),
+/// so between two edges nothing changes. `None` when an intermediate cannot be read (its
+/// dates are unknown, so nothing is reused).
+fn reusable_window(chain: &[Vec<u8>], leaf: Window, now: i64) -> Option<Window> {
+    let mut window = (i64::MIN, i64::MAX);
+    let mut edges = |(not_before, not_after): Window| {
+        // The first moment inside, and the first moment after.
+        for edge in [not_before, not_after.saturating_add(1)] {
+            if edge <= now {
+                window.0 = window.0.max(edge);
+            } else {
+                window.1 = window.1.min(edge - 1);
+            }
+        }
+    };
+    edges(leaf);
+    for der in chain.iter().skip(1).take(MAX_CHAIN_CERTS - 1) {
+        let (_, cert) = X509Certificate::from_der(der).ok()?;
+        edges((
+            cert.validity().not_before.timestamp(),
+            cert.validity().not_after.timestamp(),
+        ));
+    }
+    Some(window)
 }
 
 fn status(
@@ -148,7 +191,7 @@ fn status(
     chain: &[Vec<u8>],
     leaf: &X509Certificate<'_>,
     sni: Option<&str>,
-    ts: Timestamp,
+    now: i64,
     (not_before, not_after): (i64, i64),
 ) -> CertStatus {
     let leaf_der = CertificateDer::from(chain.first().map(Vec::as_slice).unwrap_or_default());
@@ -161,7 +204,6 @@ fn status(
         .take(MAX_CHAIN_CERTS - 1)
         .map(|c| CertificateDer::from(c.as_slice()))
         .collect();
-    let now = i64::try_from(ts.as_nanos() / 1_000_000_000).unwrap_or(i64::MAX);
     // Build the path at a moment the leaf is valid, to tell trust problems from date ones.
     let chain_time = if not_before <= not_after {
         now.clamp(not_before, not_after)
@@ -342,6 +384,37 @@ mod tests {
             assess(&ctx(), leaf_only, SNI, in_validity()).status,
             "unknown_issuer"
         );
+    }
+
+    /// The verdict cache never changes a verdict: a context that has judged every chain at
+    /// every moment before answers exactly as a fresh one, including across validity edges.
+    #[test]
+    fn cached_verdicts_equal_fresh_ones() {
+        let shared = ctx();
+        let moments = [
+            1_600_000_000,
+            1_780_272_000,
+            2_200_000_000,
+            1_780_272_000,
+            1_600_000_000,
+        ];
+        for _ in 0..2 {
+            for pem in [LEAF, EXPIRED, FUTURE, WRONG_NAME, SELF_SIGNED, BIG_CHAIN] {
+                for sni in [SNI, Some("other.test"), None] {
+                    for secs in moments {
+                        let ts = Timestamp::from_secs(secs);
+                        let chain = pem_chain(pem);
+                        assert_eq!(
+                            assess(&shared, &chain, sni, ts),
+                            assess(&ctx(), &chain, sni, ts),
+                            "{sni:?} at {secs}"
+                        );
+                    }
+                }
+            }
+        }
+        // One entry per chain and name, but for BIG_CHAIN (over 16 KiB: never stored).
+        assert_eq!(shared.verdicts.len(), 5 * 3);
     }
 
     #[test]

@@ -13,7 +13,6 @@
 use super::client_hello::{ClientHello, EXT_ALPN, EXT_SERVER_NAME};
 use crate::session::cipher::is_grease;
 use sha2::{Digest, Sha256};
-use std::fmt::Write;
 
 pub(super) fn ja4(ch: &ClientHello) -> String {
     let suites: Vec<u16> = ch
@@ -29,43 +28,56 @@ pub(super) fn ja4(ch: &ClientHello) -> String {
         .filter(|v| !is_grease(*v))
         .collect();
     let sni = if exts.contains(&EXT_SERVER_NAME) {
-        'd'
+        b'd'
     } else {
-        'i'
+        b'i'
     };
-    let a = format!(
-        "t{}{}{:02}{:02}{}",
-        version(ch.max_version()),
-        sni,
-        suites.len().min(99),
-        exts.len().min(99),
-        alpn(ch.alpn_first.as_deref()),
-    );
+    // Built byte by byte: this runs once per handshake and `format!` was most of its cost.
+    let mut out = Vec::with_capacity(36);
+    out.push(b't');
+    out.extend_from_slice(version(ch.max_version()).as_bytes());
+    out.push(sni);
+    two_digits(&mut out, suites.len());
+    two_digits(&mut out, exts.len());
+    out.extend_from_slice(&alpn(ch.alpn_first.as_deref()));
+    out.push(b'_');
+
+    let mut text =
+        Vec::with_capacity(5 * (suites.len() + exts.len() + ch.signature_algorithms.len()));
     let mut sorted_suites = suites;
     sorted_suites.sort_unstable();
-    let b = hash12(&hex_list(&sorted_suites));
+    hex_list(&mut text, &sorted_suites);
+    hash12(&mut out, &text);
+    out.push(b'_');
+
     let mut sorted_exts: Vec<u16> = exts
         .into_iter()
         .filter(|e| *e != EXT_SERVER_NAME && *e != EXT_ALPN)
         .collect();
     sorted_exts.sort_unstable();
-    let c = if sorted_exts.is_empty() {
-        hash12("")
-    } else {
-        let sigs: Vec<u16> = ch
+    text.clear();
+    if !sorted_exts.is_empty() {
+        hex_list(&mut text, &sorted_exts);
+        let sigs = ch
             .signature_algorithms
             .iter()
             .copied()
-            .filter(|v| !is_grease(*v))
-            .collect();
-        let mut text = hex_list(&sorted_exts);
-        if !sigs.is_empty() {
-            text.push('_');
-            text.push_str(&hex_list(&sigs));
+            .filter(|v| !is_grease(*v));
+        let mark = text.len();
+        text.push(b'_');
+        for (i, v) in sigs.enumerate() {
+            if i > 0 {
+                text.push(b',');
+            }
+            hex4(&mut text, v);
         }
-        hash12(&text)
-    };
-    format!("{a}_{b}_{c}")
+        if text.len() == mark + 1 {
+            text.truncate(mark);
+        }
+    }
+    hash12(&mut out, &text);
+    // Every byte pushed above is ASCII.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn version(v: u16) -> &'static str {
@@ -80,41 +92,61 @@ fn version(v: u16) -> &'static str {
     }
 }
 
-fn alpn(first: Option<&[u8]>) -> String {
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn hex_digit(nibble: u8) -> u8 {
+    HEX.get(usize::from(nibble & 0xf)).copied().unwrap_or(b'0')
+}
+
+/// At most 99, as two digits.
+fn two_digits(out: &mut Vec<u8>, n: usize) {
+    let n = n.min(99) as u8;
+    out.push(b'0' + n / 10);
+    out.push(b'0' + n % 10);
+}
+
+fn alpn(first: Option<&[u8]>) -> [u8; 2] {
     let Some((&f, &l)) = first.and_then(|v| v.first().zip(v.last())) else {
-        return "00".to_owned();
+        return *b"00";
     };
     if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() {
-        format!("{}{}", char::from(f), char::from(l))
+        [f, l]
     } else {
-        let f = format!("{f:02x}");
-        let l = format!("{l:02x}");
-        format!("{}{}", &f[..1], &l[1..])
+        // First hex digit of the first byte, last hex digit of the last byte.
+        [hex_digit(f >> 4), hex_digit(l)]
     }
 }
 
-fn hex_list(items: &[u16]) -> String {
-    let mut s = String::with_capacity(items.len() * 5);
+fn hex4(out: &mut Vec<u8>, v: u16) {
+    let [hi, lo] = v.to_be_bytes();
+    out.extend_from_slice(&[
+        hex_digit(hi >> 4),
+        hex_digit(hi),
+        hex_digit(lo >> 4),
+        hex_digit(lo),
+    ]);
+}
+
+/// `1301,1302,c02b`.
+fn hex_list(out: &mut Vec<u8>, items: &[u16]) {
     for (i, v) in items.iter().enumerate() {
         if i > 0 {
-            s.push(',');
+            out.push(b',');
         }
-        let _ = write!(s, "{v:04x}");
+        hex4(out, *v);
     }
-    s
 }
 
-/// First 12 hex digits of SHA-256; `000000000000` for an empty list.
-fn hash12(text: &str) -> String {
+/// First 12 hex digits of SHA-256; `000000000000` for an empty text.
+fn hash12(out: &mut Vec<u8>, text: &[u8]) {
     if text.is_empty() {
-        return "000000000000".to_owned();
+        out.extend_from_slice(b"000000000000");
+        return;
     }
-    let digest = Sha256::digest(text.as_bytes());
-    let mut s = String::with_capacity(12);
+    let digest = Sha256::digest(text);
     for b in digest.iter().take(6) {
-        let _ = write!(s, "{b:02x}");
+        out.extend_from_slice(&[hex_digit(b >> 4), hex_digit(*b)]);
     }
-    s
 }
 
 #[cfg(test)]
@@ -147,11 +179,11 @@ mod tests {
 
     #[test]
     fn alpn_characters() {
-        assert_eq!(alpn(None), "00");
-        assert_eq!(alpn(Some(b"")), "00");
-        assert_eq!(alpn(Some(b"imap")), "ip");
-        assert_eq!(alpn(Some(b"h")), "hh");
-        assert_eq!(alpn(Some(&[0xab, 0xcd])), "ad");
+        assert_eq!(&alpn(None), b"00");
+        assert_eq!(&alpn(Some(b"")), b"00");
+        assert_eq!(&alpn(Some(b"imap")), b"ip");
+        assert_eq!(&alpn(Some(b"h")), b"hh");
+        assert_eq!(&alpn(Some(&[0xab, 0xcd])), b"ad");
     }
 
     #[test]

@@ -134,7 +134,11 @@ impl RecordReader {
                     self.header.extend_from_slice(head);
                     data = rest;
                     if self.header.len() == self.header_len() {
-                        self.pending = Some(self.parse_header()?);
+                        let (content_type, len) = self.parse_header()?;
+                        // One allocation of the right size instead of a chain of reallocs as
+                        // the body arrives in segments (len ≤ MAX_RECORD_BODY).
+                        self.body.reserve_exact(len);
+                        self.pending = Some((content_type, len));
                         self.allow_sslv2 = false;
                         self.header.clear();
                         self.complete_empty(out);
@@ -221,6 +225,29 @@ impl MessageReader {
     }
 }
 
+/// Delivers the whole messages at the start of `fragment` (none longer than
+/// [`MAX_MESSAGE`]) and returns the rest.
+fn take_whole<'a>(mut fragment: &'a [u8], out: &mut Vec<Message>) -> &'a [u8] {
+    loop {
+        let mut r = Reader(fragment);
+        let (Some(msg_type), Some(len)) = (r.u8(), r.u24()) else {
+            return fragment;
+        };
+        if len > MAX_MESSAGE {
+            return fragment;
+        }
+        let Some(body) = r.take(len) else {
+            return fragment;
+        };
+        out.push(Message {
+            msg_type,
+            body: body.to_vec(),
+            cut: false,
+        });
+        fragment = r.0;
+    }
+}
+
 /// One handshake message; `cut` when its body is only the first [`MAX_MESSAGE`] bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Message {
@@ -240,6 +267,10 @@ impl MessageReader {
                     return;
                 }
                 self.finish_cut(out);
+            }
+            if self.buf.is_empty() {
+                // Whole messages straight from the fragment: no copy through `buf`.
+                fragment = take_whole(fragment, out);
             }
             let room = MAX_MESSAGE.saturating_add(4).saturating_sub(self.buf.len());
             let n = room.min(fragment.len());
