@@ -22,7 +22,8 @@ use crate::config::{Limits, Protocol};
 use crate::decode::Segment;
 use crate::session::anomaly::Anomaly;
 use crate::source::Timestamp;
-use hashbrown::HashMap;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -162,8 +163,8 @@ impl Phase {
 const NIL: u32 = u32::MAX;
 
 /// One connection. Its slot is 240 bytes plus the handler on x86-64 (FlowInfo 120, two
-/// reassemblers 48 each; see `per_flow_memory_is_small`); with its map entry (69) a bypassed
-/// idle flow costs about 310 bytes plus its handler.
+/// reassemblers 48 each; see `per_flow_memory_is_small`); with its index entry (5) a bypassed
+/// idle flow costs about 250 bytes plus its handler.
 struct Flow<H> {
     info: FlowInfo,
     handler: H,
@@ -442,7 +443,12 @@ impl List {
 /// The flow table of one worker. `H` is the per-connection handler (the mail session).
 pub struct FlowTable<H> {
     limits: Limits,
-    map: HashMap<FlowKey, u32>,
+    /// Slot numbers by the hash of their [`FlowKey`]. Only the 4-byte slot number is stored:
+    /// the key is compared in the slot, which the packet needs next anyway, so a lookup
+    /// touches a 4-byte bucket and the slot instead of a 69-byte entry and the slot (the
+    /// index of 10 000 flows fits in L2).
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
     slots: Vec<Option<Flow<H>>>,
     free: Vec<u32>,
     /// By [`Phase::index`], each ordered by `last_active`.
@@ -458,7 +464,8 @@ impl<H: FlowHandler> FlowTable<H> {
         FlowTable {
             budget: Budget::new(&limits),
             limits,
-            map: HashMap::default(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             slots: Vec::new(),
             free: Vec::new(),
             lists: [List::EMPTY; 3],
@@ -478,7 +485,7 @@ impl<H: FlowHandler> FlowTable<H> {
     ) {
         self.expire(ts, closed);
         let key = FlowKey::new(seg.src, seg.dst);
-        let existing = self.map.get(&key).copied();
+        let existing = self.find(&key);
         let slot = match existing {
             Some(i) if self.flow(i).is_some_and(|f| f.is_reused_by(seg)) => {
                 let reason = self.natural_end(i);
@@ -548,15 +555,29 @@ impl<H: FlowHandler> FlowTable<H> {
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.index.is_empty()
     }
 
     pub fn stats(&self) -> &FlowStats {
         &self.stats
+    }
+
+    /// The slot of the flow with this key.
+    fn find(&self, key: &FlowKey) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&i| {
+                slots
+                    .get(slot_index(i))
+                    .and_then(Option::as_ref)
+                    .is_some_and(|f| FlowKey::new(f.info.client, f.info.server) == *key)
+            })
+            .copied()
     }
 
     fn timeout(&self, phase: Phase) -> Duration {
@@ -592,7 +613,7 @@ impl<H: FlowHandler> FlowTable<H> {
     ) -> u32 {
         // Slot indices are u32 and NIL is u32::MAX.
         let cap = self.limits.max_flows.clamp(1, (NIL - 1) as usize);
-        while self.map.len() >= cap {
+        while self.index.len() >= cap {
             if !self.evict_one(closed) {
                 break;
             }
@@ -639,9 +660,11 @@ impl<H: FlowHandler> FlowTable<H> {
             }
         };
         self.push_back(i, Phase::Embryonic);
-        self.map.insert(key, i);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index
+            .insert_unique(hasher.hash_one(&key), i, |&j| slot_hash(hasher, slots, j));
         self.stats.flows_created += 1;
-        self.stats.peak_flows = self.stats.peak_flows.max(self.map.len());
+        self.stats.peak_flows = self.stats.peak_flows.max(self.index.len());
         i
     }
 
@@ -676,8 +699,13 @@ impl<H: FlowHandler> FlowTable<H> {
             return false;
         };
         self.free.push(i);
-        self.map
-            .remove(&FlowKey::new(flow.info.client, flow.info.server));
+        let hash = self
+            .hasher
+            .hash_one(FlowKey::new(flow.info.client, flow.info.server));
+        // The slot is empty now: the entry is the one holding its number.
+        if let Ok(entry) = self.index.find_entry(hash, |&j| j == i) {
+            entry.remove();
+        }
 
         if reason == CloseReason::TableFull {
             flow.handler.on_anomaly(Anomaly::Evicted);
@@ -766,6 +794,16 @@ impl<H: FlowHandler> FlowTable<H> {
 
 fn slot_index(i: u32) -> usize {
     usize::try_from(i).unwrap_or(usize::MAX)
+}
+
+/// The index hash of the flow in slot `i` (when the index grows and rehashes).
+fn slot_hash<H>(hasher: &foldhash::fast::RandomState, slots: &[Option<Flow<H>>], i: u32) -> u64 {
+    slots
+        .get(slot_index(i))
+        .and_then(Option::as_ref)
+        .map_or(0, |f| {
+            hasher.hash_one(FlowKey::new(f.info.client, f.info.server))
+        })
 }
 
 #[cfg(test)]
@@ -1519,11 +1557,11 @@ mod tests {
         let flow = size_of::<Option<Flow<Unit>>>();
         let info = size_of::<FlowInfo>();
         let reassembler = size_of::<Reassembler>();
-        let map_entry = size_of::<(FlowKey, u32)>() + 1;
+        let map_entry = size_of::<u32>() + 1;
         eprintln!(
             "FlowInfo {info}, Reassembler {reassembler}, Flow slot {flow}, map entry {map_entry}"
         );
-        // Measured: FlowInfo 120, Reassembler 48, Option<Flow<Unit>> 240, map entry 69.
+        // Measured: FlowInfo 120, Reassembler 48, Option<Flow<Unit>> 240, index entry 5.
         assert!(reassembler <= 48);
         assert!(
             flow + map_entry <= 400,

@@ -148,11 +148,11 @@ impl Inventory {
         }
     }
 
-    /// Make room: drop the least recently seen servers, a sixty-fourth of the capacity at a
+    /// Make room: drop the least recently seen servers, a sixteenth of the capacity at a
     /// time (at least one), so a stream of new servers costs one scan per batch, not per
     /// session.
     fn evict(&self) {
-        let batch = (self.capacity / 64).max(1);
+        let batch = (self.capacity / 16).max(1);
         let mut ages: Vec<(Timestamp, ServerKey)> =
             self.map.iter().map(|e| (e.last_seen, *e.key())).collect();
         if ages.len() > batch {
@@ -173,18 +173,52 @@ impl Inventory {
             .iter()
             .map(|e| summary(e.key(), e.value()))
             .collect();
-        servers.sort_by(|a, b| {
-            b.count(Encryption::Plaintext)
-                .cmp(&a.count(Encryption::Plaintext))
-                .then(a.server.cmp(&b.server))
-                .then(a.protocol.cmp(&b.protocol))
-        });
+        servers
+            .sort_by_key(|s| plaintext_first(s.count(Encryption::Plaintext), s.server, s.protocol));
         Snapshot {
             capacity: self.capacity,
             evicted: self.evicted(),
             servers,
         }
     }
+
+    /// The servers that had plaintext sessions, at most `n`, most first: the head of
+    /// [`Inventory::snapshot`]'s list without summarising every server (the replay table
+    /// wants ten of up to `capacity`).
+    pub fn top_plaintext(&self, n: usize) -> Vec<ServerSummary> {
+        let plaintext = Encryption::ALL
+            .iter()
+            .position(|e| *e == Encryption::Plaintext)
+            .unwrap_or(0);
+        let mut top: Vec<_> = self
+            .map
+            .iter()
+            .filter_map(|e| {
+                let count = e.sessions.get(plaintext).copied().unwrap_or(0);
+                (count > 0).then(|| plaintext_first(count, e.key().server, e.key().protocol))
+            })
+            .collect();
+        if top.len() > n && n > 0 {
+            top.select_nth_unstable(n - 1);
+        }
+        top.truncate(n);
+        top.sort_unstable();
+        top.into_iter()
+            .filter_map(|(_, server, protocol)| {
+                let key = ServerKey { server, protocol };
+                self.map.get(&key).map(|e| summary(&key, e.value()))
+            })
+            .collect()
+    }
+}
+
+/// Sort key: most plaintext sessions first, then by server and protocol.
+fn plaintext_first(
+    plaintext: u64,
+    server: SocketAddr,
+    protocol: Protocol,
+) -> (std::cmp::Reverse<u64>, SocketAddr, Protocol) {
+    (std::cmp::Reverse(plaintext), server, protocol)
 }
 
 fn summary(key: &ServerKey, e: &Entry) -> ServerSummary {
@@ -339,5 +373,26 @@ mod tests {
         let top: Vec<_> = snap.top_plaintext(10).collect();
         assert_eq!(top.len(), 1);
         assert_eq!(top[0].server.to_string(), "198.51.100.2:25");
+        assert_eq!(inv.top_plaintext(10), vec![top[0].clone()]);
+    }
+
+    #[test]
+    fn top_plaintext_is_the_head_of_the_snapshot() {
+        let inv = Inventory::new(100);
+        for i in 0..40u64 {
+            let enc = if i % 3 == 0 {
+                Encryption::Starttls
+            } else {
+                Encryption::Plaintext
+            };
+            for _ in 0..(i % 7) {
+                inv.record(&session(&format!("198.51.100.{}:25", i % 23), enc, i));
+            }
+        }
+        let snap = inv.snapshot();
+        for n in [0, 1, 5, 10, 100] {
+            let head: Vec<_> = snap.top_plaintext(n).cloned().collect();
+            assert_eq!(inv.top_plaintext(n), head, "top {n}");
+        }
     }
 }

@@ -60,18 +60,18 @@ impl Outputs {
     /// The report as a table, then the servers with the most plaintext sessions.
     pub fn write_table(&self, out: &mut dyn Write) -> io::Result<()> {
         self.report.write_table(out)?;
-        write_top_servers(out, &self.inventory.snapshot(), TABLE_TOP_SERVERS)
+        write_top_servers(out, &self.inventory, TABLE_TOP_SERVERS)
     }
 }
 
-fn write_top_servers(out: &mut dyn Write, snap: &Snapshot, n: usize) -> io::Result<()> {
+fn write_top_servers(out: &mut dyn Write, inventory: &Inventory, n: usize) -> io::Result<()> {
     use crate::record::Encryption as E;
-    let total = snap.servers.len();
-    let evicted = match snap.evicted {
+    let total = inventory.len();
+    let evicted = match inventory.evicted() {
         0 => String::new(),
         e => format!(", {e} evicted"),
     };
-    let top: Vec<_> = snap.top_plaintext(n).collect();
+    let top = inventory.top_plaintext(n);
     writeln!(out)?;
     if top.is_empty() {
         return writeln!(

@@ -121,10 +121,12 @@ impl Report {
         }
         self.tls.add(r);
         self.protection_table.add(r);
-        self.protection = self.protection_table.rows();
     }
 
+    /// The end of the replay: the sensor's health, and the protection rows (built once here,
+    /// not per session).
     pub fn set_health(&mut self, h: &Health) {
+        self.protection = self.protection_table.rows();
         self.health.packets = (0..PACKET_RESULTS)
             .map(|i| (packet_result_label(i), h.packets[i]))
             .collect();

@@ -41,21 +41,13 @@ impl TlsSummary {
             return;
         };
         self.sessions += 1;
-        let count = |tally: &mut Tally, v: &Option<String>| {
-            *tally
-                .entry(v.clone().unwrap_or_else(|| "unknown".into()))
-                .or_default() += 1;
-        };
-        count(&mut self.versions, &tls.version);
-        count(&mut self.cipher_suites, &tls.cipher_suite);
-        count(&mut self.key_exchange, &tls.key_exchange);
-        count(&mut self.groups, &tls.group);
-        count(
-            &mut self.certificates,
-            &Some(tls.certificate.status.clone()),
-        );
+        count(&mut self.versions, or_unknown(&tls.version));
+        count(&mut self.cipher_suites, or_unknown(&tls.cipher_suite));
+        count(&mut self.key_exchange, or_unknown(&tls.key_exchange));
+        count(&mut self.groups, or_unknown(&tls.group));
+        count(&mut self.certificates, &tls.certificate.status);
         for w in &tls.weaknesses {
-            *self.weaknesses.entry(w.clone()).or_default() += 1;
+            count(&mut self.weaknesses, w);
         }
         self.forward_secret += u64::from(tls.forward_secret == Some(true));
         self.post_quantum += u64::from(tls.post_quantum == Some(true));
@@ -84,6 +76,20 @@ impl TlsSummary {
             writeln!(out, "  {name:<8} {}", most_first(tally))?;
         }
         Ok(())
+    }
+}
+
+fn or_unknown(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("unknown")
+}
+
+/// One more of `key`; the key is copied only the first time it is seen.
+fn count(tally: &mut Tally, key: &str) {
+    match tally.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            tally.insert(key.to_owned(), 1);
+        }
     }
 }
 
