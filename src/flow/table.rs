@@ -132,8 +132,26 @@ pub struct FlowStats {
 }
 
 /// The connection, whichever way a packet travels: the lower endpoint first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct FlowKey(SocketAddr, SocketAddr);
+
+/// Address and port as one or two words: the derived `SocketAddr` hash walks the enum and
+/// every field, a cost paid on each packet. Equal keys still hash equal.
+impl std::hash::Hash for FlowKey {
+    fn hash<S: std::hash::Hasher>(&self, state: &mut S) {
+        for end in [self.0, self.1] {
+            match end {
+                SocketAddr::V4(a) => {
+                    state.write_u64(u64::from(a.ip().to_bits()) << 16 | u64::from(a.port()))
+                }
+                SocketAddr::V6(a) => {
+                    state.write_u128(a.ip().to_bits());
+                    state.write_u16(a.port());
+                }
+            }
+        }
+    }
+}
 
 impl FlowKey {
     fn new(a: SocketAddr, b: SocketAddr) -> FlowKey {

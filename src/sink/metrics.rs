@@ -59,7 +59,12 @@ pub struct Metrics {
     capture_dropped: IntCounterVec,
     /// Health as last published, to turn cumulative snapshots into counter increments.
     published: Mutex<Health>,
+    /// By [`Protocol::ALL`] index.
+    resolved: Vec<Resolved>,
 }
+
+mod resolved;
+use resolved::{index_of, Families, Resolved};
 
 fn counter(
     registry: &Registry,
@@ -76,7 +81,7 @@ impl Metrics {
     /// Fails only if a metric above is defined wrongly (a bug, caught by the tests).
     pub fn new() -> prometheus::Result<Self> {
         let r = Registry::new();
-        let m = Metrics {
+        let mut m = Metrics {
             sessions: counter(
                 &r,
                 "sessions_total",
@@ -194,9 +199,19 @@ impl Metrics {
             },
             registry: r,
             published: Mutex::new(Health::default()),
+            resolved: Vec::new(),
         };
         m.build_info()?;
         m.zeros();
+        m.resolved = Resolved::all(&Families {
+            sessions: &m.sessions,
+            bytes: &m.bytes,
+            starttls_offered: &m.starttls_offered,
+            starttls_attempted: &m.starttls_attempted,
+            cleartext_messages: &m.cleartext_messages,
+            parse_errors: &m.parse_errors,
+            protection: &m.protection,
+        });
         Ok(m)
     }
 
@@ -251,33 +266,36 @@ impl Metrics {
     /// Count one finished session.
     pub fn session(&self, r: &SessionRecord) {
         let p = r.protocol.name();
-        let enc = r.encryption.label();
-        self.sessions.with_label_values(&[p, enc]).inc();
-        self.bytes
-            .with_label_values(&[p, enc])
-            .inc_by(r.bytes_to_server + r.bytes_to_client);
+        let Some(c) = self.resolved.get(index_of(&Protocol::ALL, &r.protocol)) else {
+            return;
+        };
+        let enc = index_of(&Encryption::ALL, &r.encryption);
+        if let Some(n) = c.sessions.get(enc) {
+            n.inc();
+        }
+        if let Some(n) = c.bytes.get(enc) {
+            n.inc_by(r.bytes_to_server + r.bytes_to_client);
+        }
         if r.starttls_offered {
-            self.starttls_offered.with_label_values(&[p]).inc();
+            c.starttls_offered.inc();
         }
         if r.starttls_attempted {
-            self.starttls_attempted.with_label_values(&[p]).inc();
+            c.starttls_attempted.inc();
         }
         for mech in &r.cleartext_auth {
             self.cleartext_auth.with_label_values(&[p, mech]).inc();
         }
-        self.cleartext_messages
-            .with_label_values(&[p])
-            .inc_by(r.cleartext_messages);
-        for a in Attack::ALL {
-            self.protection
-                .with_label_values(&[p, a.label(), judge(r, a).label()])
-                .inc();
+        c.cleartext_messages.inc_by(r.cleartext_messages);
+        for (a, by_verdict) in Attack::ALL.iter().zip(&c.protection) {
+            if let Some(n) = by_verdict.get(index_of(&Verdict::ALL, &judge(r, *a))) {
+                n.inc();
+            }
         }
         for a in r.anomalies.iter() {
             self.anomalies.with_label_values(&[p, a.label()]).inc();
         }
         if r.anomalies.iter().any(|a| a.is_parse_error()) {
-            self.parse_errors.with_label_values(&[p]).inc();
+            c.parse_errors.inc();
         }
         if let Some(tls) = &r.tls {
             self.tls(p, tls);
