@@ -680,7 +680,7 @@ impl<H: FlowHandler> FlowTable<H> {
         self.push_back(i, Phase::Embryonic);
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index
-            .insert_unique(hasher.hash_one(&key), i, |&j| slot_hash(hasher, slots, j));
+            .insert_unique(hasher.hash_one(key), i, |&j| slot_hash(hasher, slots, j));
         self.stats.flows_created += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.index.len());
         i
