@@ -209,18 +209,17 @@ fn describe(d: DropDelta) -> String {
 }
 
 #[cfg(feature = "live")]
-pub use live::{drop_privileges, run_live, stop_on_signals, LiveRun, PrivilegeError, StartError};
+pub use live::{drop_privileges, run_live, LiveRun, PrivilegeError, StartError};
 
 #[cfg(feature = "live")]
 mod live {
     use super::{run, CaptureOutcome};
     use crate::engine::EngineConfig;
+    use crate::signals::stop_on_signals;
     use crate::sink::outputs::Outputs;
     use crate::source::live::{LiveCapture, LiveError, LiveOptions};
     use nix::unistd::{getegid, geteuid, getgid, getuid, setgid, setgroups, setuid, Uid, User};
     use std::io;
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Arc;
 
     /// Everything a live run needs besides its sinks.
     pub struct LiveRun {
@@ -320,20 +319,6 @@ mod live {
             return Err(PrivilegeError::StillRoot(name.to_string()));
         }
         Ok(user)
-    }
-
-    /// A flag that SIGINT and SIGTERM set. A second signal, while the first is being handled,
-    /// ends the process at once (exit status 1) instead of waiting for the flush.
-    pub fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        use signal_hook::flag;
-        let stop = Arc::new(AtomicBool::new(false));
-        for sig in [SIGINT, SIGTERM] {
-            // In this order: the shutdown fires only if the flag was already set before.
-            flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))?;
-            flag::register(sig, Arc::clone(&stop))?;
-        }
-        Ok(stop)
     }
 }
 

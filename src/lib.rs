@@ -23,5 +23,6 @@ pub mod protection;
 pub mod record;
 pub mod replay;
 pub mod session;
+pub mod signals;
 pub mod sink;
 pub mod source;

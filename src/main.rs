@@ -5,8 +5,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use mailtap::anonymize::Anonymizer;
 use mailtap::config::{Limits, PortMap, PortMapping};
 use mailtap::engine::EngineConfig;
-use mailtap::replay::{self, ReplayConfig};
+use mailtap::replay::{self, Passes, ReplayConfig};
 use mailtap::session::tls::TlsContext;
+use mailtap::signals::stop_on_signals;
 use mailtap::sink::http::{self, HttpConfig, HttpError, Server};
 use mailtap::sink::inventory::{self, Inventory};
 use mailtap::sink::log::SessionLog;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 const EXIT_CODES: &str = "\
 Exit status:
-  0  every input was read to its end
+  0  every input was read to its end (with --loop 0: in every pass until SIGINT/SIGTERM)
   1  an input could not be read to its end (the report covers what was read) or an output
      could not be written
   2  bad usage or configuration (unknown option, bad --port, unreadable --trust-anchor,
@@ -168,6 +169,15 @@ struct ReplayArgs {
         env = "MAILTAP_LINGER"
     )]
     linger: u64,
+    /// Read the inputs N times in a row, each pass as if it were the first (0: until
+    /// SIGINT/SIGTERM, then report). Files only: stdin can be read once.
+    #[arg(
+        long = "loop",
+        value_name = "N",
+        default_value_t = 1,
+        env = "MAILTAP_LOOP"
+    )]
+    passes: u64,
     #[command(flatten)]
     common: Common,
 }
@@ -187,6 +197,19 @@ fn run_replay(args: ReplayArgs) -> ExitCode {
     let inputs = match file::expand(&args.inputs) {
         Ok(i) => i,
         Err(e) => return fail(2, &e.to_string()),
+    };
+    if args.passes != 1 && inputs.contains(&file::Input::Stdin) {
+        return fail(2, "--loop: stdin (-) can be read only once");
+    }
+    // A loop ends on SIGINT/SIGTERM with its report; a single pass keeps the default (the
+    // signal ends the process), as it always did.
+    let stop = if args.passes == 1 {
+        None
+    } else {
+        match stop_on_signals() {
+            Ok(s) => Some(s),
+            Err(e) => return fail(1, &format!("cannot handle SIGINT/SIGTERM: {e}")),
+        }
     };
     let anonymizer = args.common.anonymize.as_deref().map(Anonymizer::new);
     let log = match open_log(args.common.sessions.as_deref()) {
@@ -212,6 +235,8 @@ fn run_replay(args: ReplayArgs) -> ExitCode {
             workers,
         },
         progress: !args.quiet,
+        passes: Passes::from_loop(args.passes),
+        stop,
     };
     let outputs = Outputs::new(log, Some(Arc::clone(&metrics))).with_inventory(inventory);
     let mut outputs = replay::run(cfg, outputs);

@@ -1,69 +1,149 @@
 //! `mailtap replay`: read captures in order through one engine, then report.
 //!
-//! Flows may span files (rotated captures), so all inputs feed one engine. A file that cannot
-//! be read to its end stops that file only: what was read is kept, the error is reported, and
-//! the run's exit code says that something was lost.
+//! Flows may span files (rotated captures), so all inputs of a pass feed one engine. A file
+//! that cannot be read to its end stops that file only: what was read is kept, the error is
+//! reported, and the run's exit code says that something was lost.
+//!
+//! `--loop` reads the inputs several times in a row (as tcpreplay does), to keep a sensor busy
+//! for soak and load tests. Each pass runs in an engine of its own, finished (every open flow
+//! closed, as at the end of a capture) before the next pass starts. Packet time jumps back at
+//! the start of a pass and the connections repeat: a flow table kept across passes would take
+//! the packets of pass 2 for late packets of pass 1's flows, and its clock (which never runs
+//! back) would fire no timeout until packet time passed pass 1's end. Shifting each pass's
+//! times by the span of the one before would keep one table, but its open flows would then
+//! close by idle timeout instead of at the end of the capture, so pass 2 would count
+//! differently from pass 1. With a fresh engine, every pass is exactly the first: N passes
+//! count exactly N times what one does. The price is starting the worker threads once per pass.
 
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, Health};
 use crate::sink::outputs::Outputs;
 use crate::sink::report::FileReport;
 use crate::source::file::{CaptureFile, Input};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often the health counters reach the metrics while a replay runs (wall time), so a
 /// scrape in the middle of a long replay sees packets counted so far.
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
+/// How many times the inputs are read (`--loop`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Passes {
+    Times(u64),
+    /// Until the stop flag is set (`--loop 0`).
+    UntilStopped,
+}
+
+impl Passes {
+    /// `--loop N`: 0 is forever.
+    pub fn from_loop(n: u64) -> Self {
+        match n {
+            0 => Passes::UntilStopped,
+            n => Passes::Times(n),
+        }
+    }
+
+    fn another_after(self, done: u64) -> bool {
+        match self {
+            Passes::Times(n) => done < n,
+            Passes::UntilStopped => true,
+        }
+    }
+}
+
 pub struct ReplayConfig {
     pub inputs: Vec<Input>,
     pub engine: EngineConfig,
     pub progress: bool,
+    pub passes: Passes,
+    /// Set by SIGINT/SIGTERM: stop after the file being read (its flows are closed into the
+    /// outputs as at the end of a pass).
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// Replay every input into `outputs`; they come back with the report filled in.
-pub fn run(cfg: ReplayConfig, outputs: Outputs) -> Outputs {
+pub fn run(cfg: ReplayConfig, mut outputs: Outputs) -> Outputs {
     let metrics = outputs.metrics.clone();
-    let mut engine = Engine::new(cfg.engine, outputs);
-    let mut files = Vec::new();
+    // One entry per input, its packets summed over the passes: the report stays the same size
+    // however long the loop runs.
+    let mut files: Vec<FileReport> = cfg
+        .inputs
+        .iter()
+        .map(|input| FileReport {
+            name: input.name(),
+            packets: 0,
+            error: None,
+        })
+        .collect();
+    let stopped = || cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+    let mut before = Health::default();
     let mut published = Instant::now();
-    for input in &cfg.inputs {
-        let mut packets = 0u64;
-        let result = CaptureFile::open(input).and_then(|mut file| {
-            let bar = progress_bar(cfg.progress, &file);
-            let r = file.for_each(&mut |p, offset| {
-                packets += 1;
-                if packets % 8192 == 0 {
-                    bar.set_position(offset);
-                    let secs = bar.elapsed().as_secs_f64().max(1e-3);
-                    let rate = packets as f64 / secs;
-                    bar.set_message(format!("{packets} packets, {rate:.0} packets/s"));
-                }
-                if packets % 1024 == 0 && published.elapsed() >= HEALTH_EVERY {
+    let mut passes = 0u64;
+    while cfg.passes.another_after(passes) && !stopped() {
+        let mut engine = Engine::new(cfg.engine.clone(), outputs);
+        for (input, file) in cfg.inputs.iter().zip(&mut files) {
+            if stopped() {
+                break;
+            }
+            let mut publish = |engine: &Engine<Outputs>| {
+                if published.elapsed() >= HEALTH_EVERY {
                     if let Some(m) = &metrics {
-                        m.health(&engine.health());
+                        m.health(&before.then(&engine.health()));
                     }
                     published = Instant::now();
                 }
-                engine.packet(p);
-            });
-            bar.finish_and_clear();
-            r
-        });
-        files.push(FileReport {
-            name: input.name(),
-            packets,
-            error: result.err().map(|e| e.to_string()),
-        });
+            };
+            read(input, file, cfg.progress, &mut engine, &mut publish);
+        }
+        let (done, health) = engine.finish();
+        outputs = done;
+        before = before.then(&health);
+        if let Some(m) = &metrics {
+            m.health(&before);
+        }
+        passes += 1;
     }
-    let (mut outputs, health) = engine.finish();
-    if let Some(m) = &outputs.metrics {
-        m.health(&health);
-    }
-    outputs.report.set_health(&health);
+    outputs.report.set_health(&before);
     outputs.report.files = files;
     outputs
+}
+
+/// One pass over one input; its packets and its first error go to `file`.
+fn read(
+    input: &Input,
+    file: &mut FileReport,
+    progress: bool,
+    engine: &mut Engine<Outputs>,
+    publish: &mut dyn FnMut(&Engine<Outputs>),
+) {
+    let mut packets = 0u64;
+    let result = CaptureFile::open(input).and_then(|mut capture| {
+        let bar = progress_bar(progress, &capture);
+        let r = capture.for_each(&mut |p, offset| {
+            packets += 1;
+            if packets % 8192 == 0 {
+                bar.set_position(offset);
+                let secs = bar.elapsed().as_secs_f64().max(1e-3);
+                let rate = packets as f64 / secs;
+                bar.set_message(format!("{packets} packets, {rate:.0} packets/s"));
+            }
+            if packets % 1024 == 0 {
+                publish(engine);
+            }
+            engine.packet(p);
+        });
+        bar.finish_and_clear();
+        r
+    });
+    // A file shorter than 1024 packets publishes nothing above (fixtures, in a loop).
+    publish(engine);
+    file.packets += packets;
+    if let Err(e) = result {
+        file.error.get_or_insert_with(|| e.to_string());
+    }
 }
 
 fn progress_bar(enabled: bool, file: &CaptureFile) -> ProgressBar {

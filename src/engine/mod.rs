@@ -50,6 +50,16 @@ impl Health {
         self.peak_flows += other.peak_flows;
         self.active_flows += other.active_flows;
     }
+
+    /// What two runs one after the other counted (the passes of `replay --loop`): counts add
+    /// up, the peak is the higher of the two, and the flows active now are the later run's.
+    pub fn then(&self, later: &Health) -> Health {
+        let mut sum = self.clone();
+        sum.merge(later);
+        sum.peak_flows = self.peak_flows.max(later.peak_flows);
+        sum.active_flows = later.active_flows;
+        sum
+    }
 }
 
 /// One connection as it left the sensor: transport facts, why it ended, and its record when
@@ -215,5 +225,32 @@ impl<S: Sink> Inline<S> {
         self.lane.finish(&mut |f| sink.finished(f));
         let health = self.health();
         (self.sink, health)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(packets: u64, peak: usize, active: usize) -> Health {
+        let mut h = Health {
+            gaps: packets / 2,
+            peak_flows: peak,
+            active_flows: active,
+            ..Health::default()
+        };
+        h.packets[0] = packets;
+        h.closed[0] = packets / 4;
+        h
+    }
+
+    #[test]
+    fn passes_one_after_another_add_counts_but_not_peaks() {
+        let both = health(8, 5, 0).then(&health(4, 3, 2));
+        assert_eq!(both.packets[0], 12);
+        assert_eq!(both.gaps, 6);
+        assert_eq!(both.closed[0], 3);
+        assert_eq!(both.peak_flows, 5);
+        assert_eq!(both.active_flows, 2);
     }
 }

@@ -41,38 +41,63 @@ pub fn serve(args: &[&str], listen_by_env: bool) -> Served {
     } else {
         cmd.args(["--web.listen-address", "127.0.0.1:0"]);
     }
-    let mut child = cmd
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mailtap starts");
+    cmd.args(args).stdout(Stdio::null());
+    spawn(cmd, |line| line.starts_with("mailtap: replay done"))
+}
+
+/// Run `mailtap replay --quiet ARGS` on 127.0.0.1 (port chosen by the system) with its
+/// report going to `stdout`, and return as soon as it listens: the replay goes on.
+pub fn serve_while_replaying(args: &[&str], stdout: Stdio) -> Served {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailtap"));
+    cmd.args(["replay", "--quiet", "--web.listen-address", "127.0.0.1:0"]);
+    cmd.args(args).stdout(stdout);
+    spawn(cmd, |line| line.starts_with("mailtap: listening on "))
+}
+
+/// Start `cmd` and read its stderr until the line for which `ready` is true; the listening
+/// address must have been announced by then.
+fn spawn(mut cmd: Command, ready: impl Fn(&str) -> bool) -> Served {
+    let mut child = cmd.stderr(Stdio::piped()).spawn().expect("mailtap starts");
     let stderr = child.stderr.take().expect("stderr is piped");
     let (tx, rx) = mpsc::channel();
+    // Drains stderr for the whole run, so the child never blocks writing to it.
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
     let mut addr = None;
-    let mut served = |line: String| {
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("mailtap says it is listening (and, when asked, that the replay is done)");
         if let Some(rest) = line.strip_prefix("mailtap: listening on ") {
             let a = rest.split_whitespace().next().unwrap_or_default();
             addr = Some(a.parse::<SocketAddr>().expect("an address"));
         }
-        line.starts_with("mailtap: replay done")
-    };
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("mailtap says it is listening, then that the replay is done");
-        if served(line) {
+        if ready(&line) {
             break;
         }
     }
     Served {
         child,
         addr: addr.expect("the address came before the end of the replay"),
+    }
+}
+
+impl Served {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM (through kill(1): std sends only SIGKILL), then wait for the exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(sent.success(), "kill -TERM {}", self.child.id());
+        self.child.wait().expect("mailtap exits")
     }
 }
 
