@@ -178,7 +178,7 @@ impl Lane {
 
 fn finished(c: crate::flow::table::ClosedFlow<Session>) -> Finished {
     Finished {
-        record: c.handler.record(&c.info),
+        record: c.handler.into_record(&c.info),
         info: c.info,
         reason: c.reason,
     }

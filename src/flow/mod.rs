@@ -5,6 +5,7 @@
 
 pub mod reassembly;
 pub mod seq;
+mod slots;
 pub mod table;
 
 use crate::session::anomaly::Anomaly;

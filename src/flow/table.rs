@@ -17,6 +17,7 @@
 
 use super::reassembly::{Budget, Incoming, Outcome, Reassembler, ResetCheck, Sink};
 use super::seq::SeqNumber;
+use super::slots::Slots;
 use super::{Direction, FlowHandler, Interest, StreamEvent};
 use crate::config::{Limits, Protocol};
 use crate::decode::Segment;
@@ -467,7 +468,7 @@ pub struct FlowTable<H> {
     /// index of 10 000 flows fits in L2).
     index: HashTable<u32>,
     hasher: foldhash::fast::RandomState,
-    slots: Vec<Option<Flow<H>>>,
+    slots: Slots<Flow<H>>,
     free: Vec<u32>,
     /// By [`Phase::index`], each ordered by `last_active`.
     lists: [List; 3],
@@ -484,7 +485,7 @@ impl<H: FlowHandler> FlowTable<H> {
             limits,
             index: HashTable::new(),
             hasher: foldhash::fast::RandomState::default(),
-            slots: Vec::new(),
+            slots: Slots::default(),
             free: Vec::new(),
             lists: [List::EMPTY; 3],
             clock: Timestamp::ZERO,
@@ -553,21 +554,22 @@ impl<H: FlowHandler> FlowTable<H> {
 
     /// End of input: close every flow (`EndOfCapture`), by first packet time, then endpoints.
     pub fn flush(&mut self, closed: &mut dyn FnMut(ClosedFlow<H>)) {
-        let mut order: Vec<(Timestamp, FlowKey, u32)> = self
+        // Slot numbers only (4 bytes a flow, taken while every flow is still held), sorted by
+        // a key read from the slot.
+        let mut order: Vec<u32> = self
             .slots
             .iter()
             .zip(0u32..)
-            .filter_map(|(s, i)| {
-                let f = s.as_ref()?;
-                Some((
-                    f.info.first_ts,
-                    FlowKey::new(f.info.client, f.info.server),
-                    i,
-                ))
-            })
+            .filter_map(|(s, i)| s.as_ref().map(|_| i))
             .collect();
-        order.sort_unstable();
-        for (_, _, i) in order {
+        let slots = &self.slots;
+        order.sort_unstable_by_key(|&i| {
+            slots
+                .get(slot_index(i))
+                .and_then(Option::as_ref)
+                .map(|f| (f.info.first_ts, FlowKey::new(f.info.client, f.info.server)))
+        });
+        for i in order {
             self.close(i, CloseReason::EndOfCapture, closed);
         }
     }
@@ -673,7 +675,7 @@ impl<H: FlowHandler> FlowTable<H> {
             }
             None => {
                 let i = u32::try_from(self.slots.len()).unwrap_or(NIL);
-                self.slots.push(Some(flow));
+                self.slots.push(flow);
                 i
             }
         };
@@ -815,7 +817,7 @@ fn slot_index(i: u32) -> usize {
 }
 
 /// The index hash of the flow in slot `i` (when the index grows and rehashes).
-fn slot_hash<H>(hasher: &foldhash::fast::RandomState, slots: &[Option<Flow<H>>], i: u32) -> u64 {
+fn slot_hash<H>(hasher: &foldhash::fast::RandomState, slots: &Slots<Flow<H>>, i: u32) -> u64 {
     slots
         .get(slot_index(i))
         .and_then(Option::as_ref)

@@ -9,11 +9,11 @@ use super::dialogue::{Dialogue, Facts, Step};
 use super::imap::Imap;
 use super::pop3::Pop3;
 use super::smtp::Smtp;
-use super::tls::{TlsAnalyzer, TlsContext, TlsProgress};
+use super::tls::{Judgement, TlsAnalyzer, TlsContext, TlsProgress};
 use crate::config::{Family, Protocol};
 use crate::flow::table::FlowInfo;
 use crate::flow::{Direction, FlowHandler, Interest, StreamEvent};
-use crate::record::{Encryption, SessionRecord, TlsInfo};
+use crate::record::{Encryption, SessionRecord};
 use crate::source::Timestamp;
 use std::sync::Arc;
 
@@ -36,10 +36,6 @@ enum Phase {
 }
 
 /// What a judged handshake left behind.
-struct Verdict {
-    info: TlsInfo,
-    established: bool,
-}
 
 pub struct Session {
     protocol: Protocol,
@@ -49,7 +45,7 @@ pub struct Session {
     tls_start: Option<TlsStart>,
     /// The TLS verdict, kept when the phase moves on to Bypass (the analyzer and its buffers
     /// are dropped then: a bypassed connection holds only this).
-    verdict: Option<Box<Verdict>>,
+    verdict: Option<Box<Judgement>>,
     midstream: bool,
 }
 
@@ -67,40 +63,39 @@ impl Session {
     }
 
     /// The record of a finished connection; `None` when it never carried a payload byte.
-    pub fn record(&self, info: &FlowInfo) -> Option<SessionRecord> {
+    /// Consumes the session: its verdict moves into the record instead of being copied.
+    pub fn into_record(self, info: &FlowInfo) -> Option<SessionRecord> {
         if info.bytes.iter().all(|b| *b == 0) {
             return None;
         }
+        let encryption = self.encryption();
+        let tls = match (&self.phase, self.verdict) {
+            (Phase::Tls(t), _) => Some(t.info()),
+            (_, Some(v)) => Some(v.info()),
+            _ => None,
+        };
         Some(SessionRecord {
             ts_start: info.first_ts,
             ts_end: info.last_ts,
             client: info.client,
             server: info.server,
             protocol: info.protocol,
-            encryption: self.encryption(),
+            encryption,
             starttls_offered: self.facts.starttls_offered,
             starttls_attempted: self.facts.starttls_attempted,
-            tls: self.tls_info(),
-            cleartext_auth: self.facts.cleartext_auth.clone(),
+            tls,
+            cleartext_auth: self.facts.cleartext_auth,
             cleartext_messages: self.facts.cleartext_messages,
             bytes_to_server: info.bytes[Direction::ToServer.index()],
             bytes_to_client: info.bytes[Direction::ToClient.index()],
-            anomalies: self.facts.anomalies.clone(),
+            anomalies: self.facts.anomalies,
         })
-    }
-
-    fn tls_info(&self) -> Option<TlsInfo> {
-        match (&self.phase, &self.verdict) {
-            (Phase::Tls(t), _) => Some(t.info()),
-            (_, Some(v)) => Some(v.info.clone()),
-            _ => None,
-        }
     }
 
     fn established(&self) -> bool {
         match (&self.phase, &self.verdict) {
             (Phase::Tls(t), _) => t.established(),
-            (_, Some(v)) => v.established,
+            (_, Some(v)) => v.established(),
             _ => false,
         }
     }
@@ -172,10 +167,7 @@ impl Session {
 
     fn bypass(&mut self) -> Interest {
         if let Phase::Tls(t) = std::mem::replace(&mut self.phase, Phase::Bypass) {
-            self.verdict = Some(Box::new(Verdict {
-                info: t.info(),
-                established: t.established(),
-            }));
+            self.verdict = Some(Box::new(t.into_judgement()));
         }
         Interest::Done
     }

@@ -27,6 +27,7 @@
 
 mod client_hello;
 mod ja4;
+mod judgement;
 mod records;
 mod server;
 #[cfg(test)]
@@ -36,12 +37,15 @@ use crate::flow::Direction;
 use crate::record::{CertificateInfo, TlsInfo};
 use crate::session::anomaly::{Anomalies, Anomaly};
 use crate::session::cert::{self, CertStatus};
-use crate::session::cipher::{self, KeyExchange, Negotiated, Version};
+use crate::session::cipher::{self, Version};
 use crate::source::Timestamp;
 use client_hello::ClientHello;
+use judgement::Chosen;
 use records::{MessageReader, Record, RecordReader};
 use server::{KxParams, ServerHello};
 use std::sync::Arc;
+
+pub use judgement::Judgement;
 
 pub use crate::session::cert::{TlsContext, TlsContextError};
 
@@ -262,65 +266,42 @@ impl TlsAnalyzer {
 
     /// The verdict so far (called at the end of the connection, or when judged).
     pub fn info(&self) -> TlsInfo {
-        let sh = self.server_hello.as_ref();
-        let version = sh.map(|s| Version(s.version));
-        let tls13 = version.is_some_and(|v| v >= Version::TLS13);
-        let key_exchange = match sh {
-            Some(s) if tls13 => match (s.key_share_group, s.pre_shared_key) {
-                (Some(g), _) => Some(cipher::group_key_exchange(g)),
-                (None, true) => Some(KeyExchange::Psk),
-                (None, false) => None,
-            },
-            Some(s) => cipher::suite_key_exchange(s.suite),
-            None => None,
-        };
-        let (group, dh_bits) = match (sh, self.kx_params) {
-            (Some(s), _) if tls13 => (s.key_share_group, None),
-            (Some(_), Some(KxParams::Named(g))) => (Some(g), None),
-            (Some(_), Some(KxParams::DhPrime { bits })) => (None, Some(bits)),
-            _ => (None, None),
-        };
-        let forward_secret = key_exchange.map(KeyExchange::forward_secret);
-        let negotiated = Negotiated {
-            version,
-            suite: sh.map(|s| s.suite),
-            forward_secret,
-            dh_bits,
-        };
-        TlsInfo {
-            version: version.map(Version::label),
-            cipher_suite: sh.map(|s| cipher::suite_name(s.suite)),
-            key_exchange: key_exchange.map(|k| k.label().to_owned()),
-            group: group
-                .map(cipher::group_name)
-                .or_else(|| dh_bits.map(|b| format!("dh{b}"))),
-            forward_secret,
-            post_quantum: version.map(|_| group.is_some_and(cipher::group_is_post_quantum)),
-            server_name: self.client_hello.as_ref().and_then(|c| c.sni.clone()),
+        self.judgement().info()
+    }
+
+    /// The verdict, moved out of a finished analyzer (nothing copied).
+    pub fn into_judgement(self) -> Judgement {
+        Judgement {
+            chosen: self.server_hello.as_ref().map(Chosen::from),
+            kx_params: self.kx_params,
+            server_name: self
+                .client_hello
+                .and_then(|c| c.sni)
+                .map(String::into_boxed_str),
             resumed: self.resumed,
             established: self.established,
-            alert: self.alert.clone(),
-            weaknesses: cipher::weaknesses(&negotiated)
-                .into_iter()
-                .map(|w| w.label().to_owned())
-                .collect(),
-            certificate: self.certificate_info(tls13),
-            ja4: self.ja4.clone(),
+            alert: self.alert.map(String::into_boxed_str),
+            certificate: self.certificate,
+            ja4: self.ja4.map(String::into_boxed_str),
         }
     }
 
-    /// TLS 1.3 encrypts the certificate: `hidden`. A resumed TLS ≤ 1.2 session sends none:
-    /// `absent` (the protection verdict treats resumption as unknown, not as exposed).
-    fn certificate_info(&self, tls13: bool) -> CertificateInfo {
-        if tls13 {
-            return CertStatus::Hidden.info();
+    /// The verdict so far, in the compact form a bypassed flow keeps.
+    pub fn judgement(&self) -> Judgement {
+        Judgement {
+            chosen: self.server_hello.as_ref().map(Chosen::from),
+            kx_params: self.kx_params,
+            server_name: self
+                .client_hello
+                .as_ref()
+                .and_then(|c| c.sni.as_deref())
+                .map(Box::from),
+            resumed: self.resumed,
+            established: self.established,
+            alert: self.alert.as_deref().map(Box::from),
+            certificate: self.certificate.clone(),
+            ja4: self.ja4.as_deref().map(Box::from),
         }
-        if self.resumed {
-            return CertStatus::Absent.info();
-        }
-        self.certificate
-            .clone()
-            .unwrap_or_else(|| CertStatus::Absent.info())
     }
 
     fn progress(&self) -> TlsProgress {
