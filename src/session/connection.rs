@@ -35,8 +35,6 @@ enum Phase {
     MidstreamTls,
 }
 
-/// What a judged handshake left behind.
-
 pub struct Session {
     protocol: Protocol,
     ctx: Arc<TlsContext>,
