@@ -73,14 +73,15 @@ struct LaneHandle {
 }
 
 impl LaneHandle {
-    fn spawn(cfg: &EngineConfig, done: Sender<Finished>) -> Self {
+    fn spawn(cfg: &EngineConfig, index: usize, done: Sender<Finished>) -> Self {
         let (tx, rx) = bounded::<Batch>(BATCHES_PER_WORKER);
         let (recycle_tx, recycled) = bounded::<Batch>(BATCHES_PER_WORKER);
         let health = Arc::new(Mutex::new(Health::default()));
         let shared = Arc::clone(&health);
         let mut lane = Lane::new(cfg);
         let decoder = Decoder::new(cfg.ports.clone());
-        let thread = std::thread::spawn(move || {
+        // Named, so `top -H` and profilers tell the threads apart.
+        let thread = named(format!("worker-{index}"), move || {
             let mut out = |f: Finished| {
                 // The sink thread only goes away when the engine is finishing.
                 let _ = done.send(f);
@@ -149,9 +150,9 @@ impl<S: Sink> Parallel<S> {
     pub(super) fn new(cfg: EngineConfig, mut sink: S) -> Self {
         let (done_tx, done_rx) = bounded::<Finished>(FINISHED_QUEUE);
         let lanes = (0..cfg.workers)
-            .map(|_| LaneHandle::spawn(&cfg, done_tx.clone()))
+            .map(|i| LaneHandle::spawn(&cfg, i, done_tx.clone()))
             .collect();
-        let sink = std::thread::spawn(move || {
+        let sink = named("sink".to_owned(), move || {
             for f in done_rx {
                 sink.finished(f);
             }
@@ -230,4 +231,16 @@ impl<S: Sink> Parallel<S> {
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
+}
+
+/// `std::thread::spawn` with a name. Like `spawn`, it panics when the system cannot start a
+/// thread: that happens at startup, before any packet, and nothing can run without it.
+fn named<T: Send + 'static>(
+    name: String,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("cannot start a thread: {e}"))
 }
