@@ -235,10 +235,7 @@ impl<S: Sink> Parallel<S> {
 
 /// `std::thread::spawn` with a name. Like `spawn`, it panics when the system cannot start a
 /// thread: that happens at startup, before any packet, and nothing can run without it.
-fn named<T: Send + 'static>(
-    name: String,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> JoinHandle<T> {
+fn named<T: Send + 'static>(name: String, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
     std::thread::Builder::new()
         .name(name)
         .spawn(f)
