@@ -136,14 +136,28 @@ impl Inventory {
         e.first_seen = e.first_seen.min(r.ts_start);
         e.last_seen = e.last_seen.max(r.ts_end);
         if let Some(tls) = &r.tls {
-            if e.last_tls.as_ref().is_none_or(|t| t.at <= r.ts_start) {
-                e.last_tls = Some(LastTls {
-                    at: r.ts_start,
-                    version: tls.version.clone(),
-                    cipher_suite: tls.cipher_suite.clone(),
-                    certificate_status: Some(tls.certificate.status.clone())
-                        .filter(|s| !s.is_empty()),
-                });
+            let status = Some(&tls.certificate.status).filter(|s| !s.is_empty());
+            match &mut e.last_tls {
+                // `clone_from` reuses the strings' memory: a server's next session is
+                // usually just like its last.
+                Some(t) if t.at <= r.ts_start => {
+                    t.at = r.ts_start;
+                    t.version.clone_from(&tls.version);
+                    t.cipher_suite.clone_from(&tls.cipher_suite);
+                    match (&mut t.certificate_status, status) {
+                        (Some(old), Some(new)) => old.clone_from(new),
+                        (old, new) => *old = new.cloned(),
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    e.last_tls = Some(LastTls {
+                        at: r.ts_start,
+                        version: tls.version.clone(),
+                        cipher_suite: tls.cipher_suite.clone(),
+                        certificate_status: status.cloned(),
+                    });
+                }
             }
         }
     }

@@ -303,7 +303,6 @@ impl Metrics {
     }
 
     fn tls(&self, p: &str, tls: &crate::record::TlsInfo) {
-        let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
         let flag = |v: Option<bool>| match v {
             Some(true) => "true",
             Some(false) => "false",
@@ -312,12 +311,12 @@ impl Metrics {
         let version = or_unknown(&tls.version);
         let suite = label_safe(or_unknown(&tls.cipher_suite));
         self.tls_sessions
-            .with_label_values(&[p, &version, &suite, flag(tls.forward_secret)])
+            .with_label_values(&[p, version, suite, flag(tls.forward_secret)])
             .inc();
         let kx = or_unknown(&tls.key_exchange);
         let group = label_safe(or_unknown(&tls.group));
         self.tls_key_exchange
-            .with_label_values(&[p, &kx, &group, flag(tls.post_quantum)])
+            .with_label_values(&[p, kx, group, flag(tls.post_quantum)])
             .inc();
         for w in &tls.weaknesses {
             self.tls_weaknesses.with_label_values(&[p, w]).inc();
@@ -365,9 +364,13 @@ impl Metrics {
 
 /// Cipher suites and groups are IANA names or `0x1a2b` for unknown code points; the latter
 /// could take 65,536 values, so they share one label value.
-fn label_safe(v: String) -> String {
+fn or_unknown(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("unknown")
+}
+
+fn label_safe(v: &str) -> &str {
     if v.starts_with("0x") {
-        "other".to_string()
+        "other"
     } else {
         v
     }
@@ -526,8 +529,8 @@ mod tests {
 
     #[test]
     fn unknown_code_points_share_one_label_value() {
-        assert_eq!(label_safe("0x1a2b".into()), "other");
-        assert_eq!(label_safe("x25519".into()), "x25519");
+        assert_eq!(label_safe("0x1a2b"), "other");
+        assert_eq!(label_safe("x25519"), "x25519");
     }
 
     #[test]
