@@ -43,6 +43,17 @@ pub fn mailtap(args: &[&str]) -> Output {
         .expect("mailtap runs")
 }
 
+/// Run the real binary; it must succeed (its stderr is the failure message).
+pub fn mailtap_ok(args: &[&str]) -> Output {
+    let out = mailtap(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Extra arguments a case needs (e.g. `--port 2525=smtp`), from its `args` file if any.
 pub fn case_args(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("args"))

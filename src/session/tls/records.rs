@@ -286,29 +286,19 @@ impl MessageReader {
     /// Deliver every whole message in `buf`. Returns true when an oversized message filled
     /// `buf` and its remainder is now being skipped (the caller feeds it the rest).
     fn drain_whole(&mut self, out: &mut Vec<Message>) -> bool {
-        loop {
-            let mut r = Reader(&self.buf);
-            let (Some(msg_type), Some(len)) = (r.u8(), r.u24()) else {
-                return false;
-            };
-            if len > MAX_MESSAGE {
-                // Kept: the type, the length and MAX_MESSAGE bytes of body.
-                if self.buf.len() < 4 + MAX_MESSAGE {
-                    return false;
-                }
-                self.skip = len - MAX_MESSAGE;
-                return true;
-            }
-            let Some(body) = r.take(len) else {
-                return false;
-            };
-            out.push(Message {
-                msg_type,
-                body: body.to_vec(),
-                cut: false,
-            });
-            self.buf.drain(..4 + len);
+        let consumed = self.buf.len() - take_whole(&self.buf, out).len();
+        self.buf.drain(..consumed);
+        // What is left is a message begun, or one too long to keep whole.
+        let mut r = Reader(&self.buf);
+        let (Some(_), Some(len)) = (r.u8(), r.u24()) else {
+            return false;
+        };
+        // Kept: the type, the length and MAX_MESSAGE bytes of body.
+        if len <= MAX_MESSAGE || self.buf.len() < 4 + MAX_MESSAGE {
+            return false;
         }
+        self.skip = len - MAX_MESSAGE;
+        true
     }
 
     /// The skipped remainder of an oversized message has passed: deliver its kept part.
