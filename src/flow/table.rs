@@ -189,8 +189,12 @@ struct Flow<H> {
     handler: H,
     /// By [`Direction::index`].
     dirs: [Reassembler; 2],
-    /// Table clock at the last packet that moved the flow in its list.
+    /// Table clock at the flow's last packet (a closing flow's: when it began closing).
     last_active: Timestamp,
+    /// Its place in its list: the `last_active` it was queued with. The list is ordered by
+    /// this; a packet only updates `last_active` and the flow moves when it reaches the head
+    /// (see `FlowTable::due`), so a packet costs no list surgery (three slots touched).
+    queued_at: Timestamp,
     prev: u32,
     next: u32,
     phase: Phase,
@@ -525,11 +529,14 @@ impl<H: FlowHandler> FlowTable<H> {
         flow.on_segment(ts, seg, &mut self.budget, &mut self.stats);
         let after = flow.phase;
         if before != Phase::Closing {
-            self.unlink(i, before);
-            if let Some(f) = self.flow_mut(i) {
-                f.last_active = clock;
+            if after == before {
+                if let Some(f) = self.flow_mut(i) {
+                    f.last_active = clock;
+                }
+            } else {
+                self.unlink(i, before);
+                self.push_back(i, after);
             }
-            self.push_back(i, after);
         }
         self.stats.buffered_bytes = self.budget.used();
         self.stats.peak_buffered_bytes = self.stats.peak_buffered_bytes.max(self.budget.used());
@@ -608,11 +615,72 @@ impl<H: FlowHandler> FlowTable<H> {
         }
     }
 
-    /// The head of `phase`'s list, if it has been idle for `timeout`.
-    fn due(&self, phase: Phase, timeout: Duration) -> Option<u32> {
-        let head = self.lists.get(phase.index())?.head;
-        let f = self.flow(head)?;
-        (f.last_active.saturating_add(timeout) <= self.clock).then_some(head)
+    /// The head of `phase`'s list, if it has been idle for `timeout`. Every flow's
+    /// `last_active` is at least its `queued_at`, and the head's `queued_at` is the least, so
+    /// nothing is due before the head's place is; a head that had packets since it was queued
+    /// is moved to its place first. Each flow moves at most once per timeout this way, and
+    /// flows come due in `last_active` order, as if every packet had moved its flow.
+    fn due(&mut self, phase: Phase, timeout: Duration) -> Option<u32> {
+        loop {
+            let head = self.lists.get(phase.index())?.head;
+            let f = self.flow(head)?;
+            if f.queued_at.saturating_add(timeout) > self.clock {
+                return None;
+            }
+            if f.last_active == f.queued_at {
+                return Some(head);
+            }
+            self.requeue(head, phase);
+        }
+    }
+
+    /// Move the head of `phase`'s list to its place while it had packets since it was queued:
+    /// the list's head is then its stalest flow.
+    fn settle(&mut self, phase: Phase) {
+        while let Some(head) = self.lists.get(phase.index()).map(|l| l.head) {
+            match self.flow(head) {
+                Some(f) if f.last_active != f.queued_at => self.requeue(head, phase),
+                _ => return,
+            }
+        }
+    }
+
+    /// Put flow `i` back in `phase`'s list at its `last_active`: walking from the tail, since
+    /// a flow that had packets lately belongs near it.
+    fn requeue(&mut self, i: u32, phase: Phase) {
+        let Some(key) = self.flow(i).map(|f| f.last_active) else {
+            return;
+        };
+        self.unlink(i, phase);
+        let mut before = self.lists.get(phase.index()).map_or(NIL, |l| l.tail);
+        while let Some(f) = self.flow(before).filter(|f| f.queued_at > key) {
+            before = f.prev;
+        }
+        let next = match self.flow(before) {
+            Some(b) => b.next,
+            None => self.lists.get(phase.index()).map_or(NIL, |l| l.head),
+        };
+        if let Some(f) = self.flow_mut(i) {
+            f.queued_at = key;
+            f.prev = before;
+            f.next = next;
+        }
+        match self.flow_mut(before) {
+            Some(b) => b.next = i,
+            None => {
+                if let Some(l) = self.lists.get_mut(phase.index()) {
+                    l.head = i;
+                }
+            }
+        }
+        match self.flow_mut(next) {
+            Some(n) => n.prev = i,
+            None => {
+                if let Some(l) = self.lists.get_mut(phase.index()) {
+                    l.tail = i;
+                }
+            }
+        }
     }
 
     /// How a closing flow ended.
@@ -659,6 +727,7 @@ impl<H: FlowHandler> FlowTable<H> {
             handler,
             dirs: [Reassembler::new(), Reassembler::new()],
             last_active: self.clock,
+            queued_at: self.clock,
             prev: NIL,
             next: NIL,
             phase: Phase::Embryonic,
@@ -690,6 +759,8 @@ impl<H: FlowHandler> FlowTable<H> {
 
     /// Make room: a closing flow (it ended), else the stalest embryonic, else the stalest flow.
     fn evict_one(&mut self, closed: &mut dyn FnMut(ClosedFlow<H>)) -> bool {
+        self.settle(Phase::Embryonic);
+        self.settle(Phase::Active);
         let head = |p: Phase| self.lists.get(p.index()).map_or(NIL, |l| l.head);
         let (i, reason) = if head(Phase::Closing) != NIL {
             let i = head(Phase::Closing);
@@ -793,10 +864,14 @@ impl<H: FlowHandler> FlowTable<H> {
         let Some(tail) = self.lists.get(phase.index()).map(|l| l.tail) else {
             return;
         };
+        let clock = self.clock;
         if let Some(f) = self.flow_mut(i) {
             f.prev = tail;
             f.next = NIL;
             f.phase = phase;
+            // The table clock is the latest time of all: the tail is this flow's place.
+            f.last_active = clock;
+            f.queued_at = clock;
         }
         match self.flow_mut(tail) {
             Some(t) => t.next = i,
