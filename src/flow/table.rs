@@ -1359,6 +1359,66 @@ mod tests {
         assert_eq!(c.live().phase, Phase::Active);
     }
 
+    /// A new connection from `client` at the conversation's time, through its handshake.
+    fn connect(c: &mut Conv, client: &'static str) {
+        c.client = client;
+        c.client_seq = CLIENT_ISN;
+        c.server_seq = SERVER_ISN;
+        c.client(SYN, b"");
+        c.server(SYN_ACK, b"");
+        c.client(ACK, b"");
+    }
+
+    /// A, B, C open 10 s apart; A has a packet again after C. (Equal ISNs: A's next
+    /// sequence number is also the conversation's after C's handshake.)
+    fn three_flows_a_touched_last(limits: Limits) -> Conv {
+        let mut c = Conv::new(limits);
+        for client in ["192.0.2.1:40000", "192.0.2.2:40000", "192.0.2.3:40000"] {
+            connect(&mut c, client);
+            c.now += 10;
+        }
+        c.client = "192.0.2.1:40000";
+        c.client(PSH_ACK, b"EHLO a\r\n");
+        c
+    }
+
+    /// Packets only stamp their flow; the flow is moved when it reaches its list's head.
+    /// Flows still time out exactly `idle_timeout` after their last packet, stalest first.
+    #[test]
+    fn a_flow_with_later_packets_expires_in_its_turn() {
+        let mut c = three_flows_a_touched_last(limits());
+        let closed =
+            |c: &Conv| -> Vec<SocketAddr> { c.closed.iter().map(|f| f.info.client).collect() };
+        c.now = 1_000 + 310; // B's last packet + 300
+        c.after(0);
+        assert_eq!(closed(&c), vec![addr("192.0.2.2:40000")]);
+        c.after(9);
+        assert_eq!(closed(&c).len(), 1);
+        c.after(1);
+        assert_eq!(closed(&c).len(), 2, "C at 1020 + 300");
+        c.after(9);
+        assert_eq!(closed(&c).len(), 2, "A had a packet at 1030");
+        c.after(1);
+        assert_eq!(closed(&c).get(2), Some(&addr("192.0.2.1:40000")));
+        assert!(c
+            .closed
+            .iter()
+            .all(|f| f.reason == CloseReason::IdleTimeout));
+    }
+
+    #[test]
+    fn a_full_table_evicts_by_last_packet_not_by_first() {
+        let mut c = three_flows_a_touched_last(Limits {
+            max_flows: 3,
+            ..limits()
+        });
+        c.now += 10;
+        connect(&mut c, "192.0.2.4:40000");
+        let f = c.only_closed();
+        assert_eq!(f.reason, CloseReason::TableFull);
+        assert_eq!(f.info.client, addr("192.0.2.2:40000"));
+    }
+
     #[test]
     fn a_full_table_evicts_the_stalest_embryonic_flow_first() {
         let mut c = Conv::new(Limits {
