@@ -32,7 +32,7 @@
 #   KEEP=1       keep the scratch directory (corpus, mailtap's stderr, tcpreplay's output)
 #
 # Settings, as an operator would run it on a busy link: a 128 MiB kernel buffer (four times
-# the default: a second of a saturated gigabit link), whole frames (mailtap needs the TLS
+# the default: about a second of a saturated gigabit link), whole frames (mailtap needs the TLS
 # certificates; truncating would cost more than it saves), one worker per core. tcpreplay
 # preloads the corpus into memory so that the sender does not read the disk.
 # Numbers measured with the sender on the same machine are lower bounds: tcpreplay, the
@@ -71,7 +71,7 @@ if ! command -v tcpreplay >/dev/null; then
     apt-get update -qq >&2
     apt-get install -y -qq --no-install-recommends tcpreplay >&2
 fi
-for t in ip curl; do
+for t in ip curl python3; do
     command -v "$t" >/dev/null || { echo "live.sh: needs $t" >&2; exit 2; }
 done
 if [[ ! -x $MAILTAP ]] || ! "$MAILTAP" capture --help >/dev/null 2>&1 \
