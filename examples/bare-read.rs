@@ -50,7 +50,10 @@ fn main() {
                     }
                     _ => {}
                 }
-                reader.consume(len);
+                // Not `consume`: it moves the unread half of the buffer each time half is
+                // read. `refill` moves only the partial block at the end (mailtap does the
+                // same), so this stays the floor.
+                reader.consume_noshift(len);
             }
             Err(PcapError::Eof) => break,
             Err(PcapError::Incomplete(_)) => {
