@@ -479,6 +479,9 @@ pub struct FlowTable<H> {
     budget: Budget,
     /// The latest packet time seen (packet times may step back a little in merged captures).
     clock: Timestamp,
+    /// No flow is due before this (at most the earliest deadline of the lists' heads): the
+    /// per-packet `expire` is one comparison until then.
+    next_due: Timestamp,
     stats: FlowStats,
 }
 
@@ -493,6 +496,7 @@ impl<H: FlowHandler> FlowTable<H> {
             free: Vec::new(),
             lists: [List::EMPTY; 3],
             clock: Timestamp::ZERO,
+            next_due: Timestamp::ZERO,
             stats: FlowStats::default(),
         }
     }
@@ -546,6 +550,10 @@ impl<H: FlowHandler> FlowTable<H> {
     /// calls it on a timer for live capture. O(1) when nothing is due.
     pub fn expire(&mut self, now: Timestamp, closed: &mut dyn FnMut(ClosedFlow<H>)) {
         self.clock = self.clock.max(now);
+        if self.clock < self.next_due {
+            return;
+        }
+        let mut next_due = Timestamp::from_nanos(u64::MAX);
         for phase in [Phase::Closing, Phase::Embryonic, Phase::Active] {
             let timeout = self.timeout(phase);
             while let Some(i) = self.due(phase, timeout) {
@@ -556,7 +564,12 @@ impl<H: FlowHandler> FlowTable<H> {
                 };
                 self.close(i, reason, closed);
             }
+            let head = self.lists.get(phase.index()).map_or(NIL, |l| l.head);
+            if let Some(f) = self.flow(head) {
+                next_due = next_due.min(f.queued_at.saturating_add(timeout));
+            }
         }
+        self.next_due = next_due;
     }
 
     /// End of input: close every flow (`EndOfCapture`), by first packet time, then endpoints.
@@ -873,6 +886,7 @@ impl<H: FlowHandler> FlowTable<H> {
             f.last_active = clock;
             f.queued_at = clock;
         }
+        self.next_due = self.next_due.min(clock.saturating_add(self.timeout(phase)));
         match self.flow_mut(tail) {
             Some(t) => t.next = i,
             None => {
