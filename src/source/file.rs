@@ -137,17 +137,26 @@ pub struct CaptureFile {
 impl CaptureFile {
     pub fn open(input: &Input) -> Result<Self, SourceError> {
         let name = input.name();
-        let (reader, size): (Box<dyn Read + Send>, _) = match input {
-            Input::Stdin => (Box::new(io::stdin()), None),
+        match input {
+            Input::Stdin => Self::from_reader(name, io::stdin(), None),
             Input::Path(p) => {
                 let f = File::open(p).map_err(|source| SourceError::Open {
                     name: name.clone(),
                     source,
                 })?;
                 let size = f.metadata().ok().map(|m| m.len());
-                (Box::new(f), size)
+                Self::from_reader(name, f, size)
             }
-        };
+        }
+    }
+
+    /// A capture read from any byte source (a socket, an in-memory buffer in tests and fuzz
+    /// targets); `name` is what errors call it, `size` what progress is measured against.
+    pub fn from_reader(
+        name: String,
+        reader: impl Read + Send + 'static,
+        size: Option<u64>,
+    ) -> Result<Self, SourceError> {
         let reader = create_reader(BUFFER, reader).map_err(|e| match e {
             PcapError::Eof | PcapError::Incomplete(_) | PcapError::HeaderNotRecognized => {
                 SourceError::NotACapture { name: name.clone() }
@@ -376,5 +385,55 @@ fn packet(ts: Timestamp, link: Linktype, data: &[u8], caplen: u32, origlen: u32)
         link,
         data,
         wire_len: origlen.max(u32::try_from(data.len()).unwrap_or(u32::MAX)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little-endian, microsecond classic pcap (Ethernet) holding `frames`.
+    fn classic_pcap(frames: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes());
+        out.extend_from_slice(&4u16.to_le_bytes());
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&65535u32.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        for (i, frame) in frames.iter().enumerate() {
+            let len = u32::try_from(frame.len()).unwrap();
+            out.extend_from_slice(&u32::try_from(i).unwrap().to_le_bytes());
+            out.extend_from_slice(&7u32.to_le_bytes());
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(frame);
+        }
+        out
+    }
+
+    fn read_all(bytes: Vec<u8>) -> Result<Vec<(Timestamp, Vec<u8>)>, SourceError> {
+        let mut file = CaptureFile::from_reader("mem".into(), io::Cursor::new(bytes), None)?;
+        let mut seen = Vec::new();
+        file.for_each(&mut |p, _| seen.push((p.ts, p.data.to_vec())))?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn a_capture_in_memory_yields_its_packets() {
+        let seen = read_all(classic_pcap(&[b"first", b"second"])).unwrap();
+        assert_eq!(
+            seen,
+            [
+                (Timestamp::from_nanos(7_000), b"first".to_vec()),
+                (Timestamp::from_nanos(1_000_007_000), b"second".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_no_capture_are_named_as_such() {
+        let err = read_all(b"220 mail.example.org ESMTP\r\n".to_vec()).unwrap_err();
+        assert!(matches!(err, SourceError::NotACapture { ref name } if name == "mem"));
     }
 }
