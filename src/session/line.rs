@@ -93,9 +93,10 @@ impl LineReader {
         self.resync = true;
     }
 
-    /// True while an unfinished line is held.
+    /// True inside a line: an unfinished line is held, or the tail of one lost to a gap is
+    /// being dropped (what comes next does not start a line either).
     pub fn has_partial(&self) -> bool {
-        self.held > 0 && !self.buf_is_line
+        self.resync || (self.held > 0 && !self.buf_is_line)
     }
 
     fn line_in_chunk<'i>(&self, head: &'i [u8]) -> Line<'i> {
