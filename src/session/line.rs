@@ -93,10 +93,26 @@ impl LineReader {
         self.resync = true;
     }
 
-    /// True inside a line: an unfinished line is held, or the tail of one lost to a gap is
-    /// being dropped (what comes next does not start a line either).
+    /// After a gap, drop the rest of the lost line from `input`, through its LF, so that the
+    /// caller sees what follows at a line start (a TLS record, say) before reading the next
+    /// line. Does nothing when not resyncing.
+    pub fn drop_lost_tail(&mut self, input: &mut &[u8]) {
+        if !self.resync {
+            return;
+        }
+        match memchr::memchr(b'\n', input) {
+            Some(nl) => {
+                *input = input.get(nl + 1..).unwrap_or_default();
+                self.resync = false;
+                self.clear();
+            }
+            None => *input = &[],
+        }
+    }
+
+    /// True while an unfinished line is held.
     pub fn has_partial(&self) -> bool {
-        self.resync || (self.held > 0 && !self.buf_is_line)
+        self.held > 0 && !self.buf_is_line
     }
 
     fn line_in_chunk<'i>(&self, head: &'i [u8]) -> Line<'i> {

@@ -723,6 +723,21 @@ fn a_handshake_header_in_the_tail_of_a_lost_line_is_not_tls() {
     }
 }
 
+/// Found by fuzzing (smtp): the line end that closes the lost line also starts a new one, so a
+/// TLS record right after it is seen, however the bytes are cut.
+#[test]
+fn a_handshake_header_after_the_lost_line_is_tls() {
+    for cut in 1..=3 {
+        let (mut smtp, mut facts) = (Smtp::new(), Facts::default());
+        smtp.on_gap(C, 26963, &mut facts);
+        for part in b"\n\x16\x03".chunks(cut) {
+            smtp.on_data(C, part, &mut facts);
+        }
+        let want = [DialogueGap, ProtocolViolation];
+        assert_eq!(anomalies(&facts), want, "cut every {cut} bytes");
+    }
+}
+
 #[test]
 fn a_hundred_pipelined_recipients_fit_the_queue() {
     let (mut smtp, mut facts) = after_ehlo(EHLO_REPLY);
