@@ -111,8 +111,15 @@ fn looks_like_capture(path: &Path) -> bool {
 #[derive(Debug)]
 enum Clock {
     Unknown,
-    Legacy { link: Linktype, nanos: bool },
-    Ng(Vec<Interface>),
+    Legacy {
+        link: Linktype,
+        nanos: bool,
+    },
+    /// A pcapng section: its byte order and the interfaces described so far.
+    Ng {
+        big_endian: bool,
+        ifaces: Vec<Interface>,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -191,6 +198,10 @@ impl CaptureFile {
         on_packet: &mut dyn FnMut(&Packet<'_>, u64),
     ) -> Result<(), SourceError> {
         loop {
+            if let Some(len) = short_ng_block(&self.clock, self.reader.data()) {
+                let what = format!("block length {len}, less than its {NG_BLOCK_MIN} fixed bytes");
+                return Err(corrupt(&self.name, self.offset, what));
+            }
             let stop = match self.reader.next() {
                 Ok((len, block)) => {
                     let packet = accept(&mut self.clock, block)
@@ -293,6 +304,30 @@ fn corrupt(name: &str, offset: u64, what: String) -> SourceError {
     }
 }
 
+/// A pcapng block's type and both its length fields: the least a block total length can be.
+const NG_BLOCK_MIN: u32 = 12;
+const NG_SECTION_HEADER: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// The total length of the next pcapng block, when it is shorter than [`NG_BLOCK_MIN`].
+/// pcap-parser 0.17 checks this only against each block type's own header size, which for some
+/// types (process information: 4) is less, and then subtracts 12 from it.
+fn short_ng_block(clock: &Clock, data: &[u8]) -> Option<u32> {
+    let Clock::Ng { big_endian, .. } = clock else {
+        return None;
+    };
+    let (kind, len) = (data.get(..4)?, data.get(4..8)?.try_into().ok()?);
+    if kind == NG_SECTION_HEADER {
+        // In the byte order of the new section, which it declares itself; checked by the parser.
+        return None;
+    }
+    let len = if *big_endian {
+        u32::from_be_bytes(len)
+    } else {
+        u32::from_le_bytes(len)
+    };
+    (len < NG_BLOCK_MIN).then_some(len)
+}
+
 /// Update the clock from header blocks; turn packet blocks into packets.
 fn accept<'a>(clock: &mut Clock, block: PcapBlockOwned<'a>) -> Result<Option<Packet<'a>>, String> {
     match block {
@@ -311,13 +346,16 @@ fn accept<'a>(clock: &mut Clock, block: PcapBlockOwned<'a>) -> Result<Option<Pac
             let ts = Timestamp::from_nanos(u64::from(b.ts_sec) * 1_000_000_000 + frac);
             Ok(Some(packet(ts, link, b.data, b.caplen, b.origlen)))
         }
-        PcapBlockOwned::NG(Block::SectionHeader(_)) => {
-            // A new section starts a new list of interfaces.
-            *clock = Clock::Ng(Vec::new());
+        PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+            // A new section starts a new list of interfaces, maybe in another byte order.
+            *clock = Clock::Ng {
+                big_endian: shb.big_endian(),
+                ifaces: Vec::new(),
+            };
             Ok(None)
         }
         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-            let Clock::Ng(ifaces) = clock else {
+            let Clock::Ng { ifaces, .. } = clock else {
                 return Err("interface description outside a section".into());
             };
             let resolution = idb
@@ -361,7 +399,7 @@ fn accept<'a>(clock: &mut Clock, block: PcapBlockOwned<'a>) -> Result<Option<Pac
 
 fn interface(clock: &Clock, id: u32) -> Result<Interface, String> {
     match clock {
-        Clock::Ng(ifaces) => usize::try_from(id)
+        Clock::Ng { ifaces, .. } => usize::try_from(id)
             .ok()
             .and_then(|i| ifaces.get(i))
             .copied()
@@ -428,6 +466,19 @@ mod tests {
                 (Timestamp::from_nanos(7_000), b"first".to_vec()),
                 (Timestamp::from_nanos(1_000_007_000), b"second".to_vec()),
             ]
+        );
+    }
+
+    /// Found by fuzzing (pcap_reader): a big-endian section, then a process information block
+    /// whose total length (7) is less than 12; the parser would subtract 12 from it.
+    #[test]
+    fn a_pcapng_block_shorter_than_its_fixed_fields_is_corrupt() {
+        let file = b"\x0a\x0d\x0d\x0a\x00\x00\x00\x1c\x1a\x2b\x3c\x4d\x64\x19\x5d\x40\
+            \x00\x00\x00\x4d\x3c\x2b\x1a\x00\x00\x00\x00\xbf\x80\x00\x00\x01\x00\x00\x00\x07";
+        let err = read_all(file.to_vec()).unwrap_err();
+        assert!(
+            matches!(err, SourceError::Corrupt { offset: 28, ref what, .. } if what.contains("7")),
+            "{err}"
         );
     }
 
