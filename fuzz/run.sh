@@ -61,8 +61,8 @@ for t in "${targets[@]}"; do
     printf '%-12s %12s %8s %7s %8s %7s  %s\n' "$t" "${execs:--}" "${rate:--}" "${cov:--}" \
         "${ft:--}" "$files" "$status"
     if [ $rc -ne 0 ]; then
-        echo "--- $t: last lines of $logs/$t.log"
-        tail -n 30 "$logs/$t.log"
+        echo "--- $t: what went wrong (all of it in $logs/$t.log)"
+        grep -m 1 -A 4 -E 'panicked at|ERROR: libFuzzer' "$logs/$t.log" || tail -n 20 "$logs/$t.log"
     fi
 done
 exit $failed
