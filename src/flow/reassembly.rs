@@ -545,10 +545,21 @@ impl Reassembler {
                         out.o.full = Some(full);
                         out.sink.anomaly(Anomaly::ReassemblyOverflow);
                     }
+                    // This segment supplies the cut tails of runs before it from `off` on:
+                    // making room must not declare those bytes a gap.
+                    self.trim_cut_tails(off);
                     let oldest_hole_end = self.first_run_start().map_or(off, |s| s.min(off));
                     self.drain(oldest_hole_end, budget, out)?;
                 }
             }
+        }
+    }
+
+    /// Held runs that start before `off` are known missing (cut by the capture) only up to it.
+    fn trim_cut_tails(&mut self, off: u64) {
+        let runs = self.held.as_mut().map_or(&mut [][..], |h| &mut h.runs[..]);
+        for r in runs.iter_mut().take_while(|r| r.start < off) {
+            r.wire_end = r.wire_end.min(off.max(r.end()));
         }
     }
 
@@ -1089,6 +1100,22 @@ mod tests {
         assert_eq!(o.full, Some(Full::DirectionBytes));
         assert_eq!(s.r.next_offset(), 39);
         assert_eq!(s.r.held_bytes(), 0);
+    }
+
+    /// Found by fuzzing (reassembly): the segment a cap refused fills the cut tail of the run
+    /// before it; making room for it must not declare those bytes a gap.
+    #[test]
+    fn making_room_keeps_the_bytes_the_refused_segment_brings() {
+        let mut s = Stream::after_syn(1, Budget::new(&limits(64, 2, 32)));
+        s.cut(3, b"a", 9, false);
+        let rest = [b'b'; 32];
+        let o = s.cut(4, &rest, 33, true);
+        assert_eq!(o.full, Some(Full::TotalBytes));
+        let delivered = [&b"a"[..], &rest].concat();
+        assert_eq!(
+            s.rec.events,
+            vec![Ev::Gap(3), data(&delivered), Ev::Gap(1), Ev::Eof]
+        );
     }
 
     #[test]

@@ -93,6 +93,23 @@ impl LineReader {
         self.resync = true;
     }
 
+    /// After a gap, drop the rest of the lost line from `input`, through its LF, so that the
+    /// caller sees what follows at a line start (a TLS record, say) before reading the next
+    /// line. Does nothing when not resyncing.
+    pub fn drop_lost_tail(&mut self, input: &mut &[u8]) {
+        if !self.resync {
+            return;
+        }
+        match memchr::memchr(b'\n', input) {
+            Some(nl) => {
+                *input = input.get(nl + 1..).unwrap_or_default();
+                self.resync = false;
+                self.clear();
+            }
+            None => *input = &[],
+        }
+    }
+
     /// True while an unfinished line is held.
     pub fn has_partial(&self) -> bool {
         self.held > 0 && !self.buf_is_line

@@ -111,8 +111,15 @@ fn looks_like_capture(path: &Path) -> bool {
 #[derive(Debug)]
 enum Clock {
     Unknown,
-    Legacy { link: Linktype, nanos: bool },
-    Ng(Vec<Interface>),
+    Legacy {
+        link: Linktype,
+        nanos: bool,
+    },
+    /// A pcapng section: its byte order and the interfaces described so far.
+    Ng {
+        big_endian: bool,
+        ifaces: Vec<Interface>,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -137,17 +144,26 @@ pub struct CaptureFile {
 impl CaptureFile {
     pub fn open(input: &Input) -> Result<Self, SourceError> {
         let name = input.name();
-        let (reader, size): (Box<dyn Read + Send>, _) = match input {
-            Input::Stdin => (Box::new(io::stdin()), None),
+        match input {
+            Input::Stdin => Self::from_reader(name, io::stdin(), None),
             Input::Path(p) => {
                 let f = File::open(p).map_err(|source| SourceError::Open {
                     name: name.clone(),
                     source,
                 })?;
                 let size = f.metadata().ok().map(|m| m.len());
-                (Box::new(f), size)
+                Self::from_reader(name, f, size)
             }
-        };
+        }
+    }
+
+    /// A capture read from any byte source (a socket, an in-memory buffer in tests and fuzz
+    /// targets); `name` is what errors call it, `size` what progress is measured against.
+    pub fn from_reader(
+        name: String,
+        reader: impl Read + Send + 'static,
+        size: Option<u64>,
+    ) -> Result<Self, SourceError> {
         let reader = create_reader(BUFFER, reader).map_err(|e| match e {
             PcapError::Eof | PcapError::Incomplete(_) | PcapError::HeaderNotRecognized => {
                 SourceError::NotACapture { name: name.clone() }
@@ -182,6 +198,10 @@ impl CaptureFile {
         on_packet: &mut dyn FnMut(&Packet<'_>, u64),
     ) -> Result<(), SourceError> {
         loop {
+            if let Some(len) = short_ng_block(&self.clock, self.reader.data()) {
+                let what = format!("block length {len}, less than its {NG_BLOCK_MIN} fixed bytes");
+                return Err(corrupt(&self.name, self.offset, what));
+            }
             let stop = match self.reader.next() {
                 Ok((len, block)) => {
                     let packet = accept(&mut self.clock, block)
@@ -284,6 +304,30 @@ fn corrupt(name: &str, offset: u64, what: String) -> SourceError {
     }
 }
 
+/// A pcapng block's type and both its length fields: the least a block total length can be.
+const NG_BLOCK_MIN: u32 = 12;
+const NG_SECTION_HEADER: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// The total length of the next pcapng block, when it is shorter than [`NG_BLOCK_MIN`].
+/// pcap-parser 0.17 checks this only against each block type's own header size, which for some
+/// types (process information: 4) is less, and then subtracts 12 from it.
+fn short_ng_block(clock: &Clock, data: &[u8]) -> Option<u32> {
+    let Clock::Ng { big_endian, .. } = clock else {
+        return None;
+    };
+    let (kind, len) = (data.get(..4)?, data.get(4..8)?.try_into().ok()?);
+    if kind == NG_SECTION_HEADER {
+        // In the byte order of the new section, which it declares itself; checked by the parser.
+        return None;
+    }
+    let len = if *big_endian {
+        u32::from_be_bytes(len)
+    } else {
+        u32::from_le_bytes(len)
+    };
+    (len < NG_BLOCK_MIN).then_some(len)
+}
+
 /// Update the clock from header blocks; turn packet blocks into packets.
 fn accept<'a>(clock: &mut Clock, block: PcapBlockOwned<'a>) -> Result<Option<Packet<'a>>, String> {
     match block {
@@ -302,13 +346,16 @@ fn accept<'a>(clock: &mut Clock, block: PcapBlockOwned<'a>) -> Result<Option<Pac
             let ts = Timestamp::from_nanos(u64::from(b.ts_sec) * 1_000_000_000 + frac);
             Ok(Some(packet(ts, link, b.data, b.caplen, b.origlen)))
         }
-        PcapBlockOwned::NG(Block::SectionHeader(_)) => {
-            // A new section starts a new list of interfaces.
-            *clock = Clock::Ng(Vec::new());
+        PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+            // A new section starts a new list of interfaces, maybe in another byte order.
+            *clock = Clock::Ng {
+                big_endian: shb.big_endian(),
+                ifaces: Vec::new(),
+            };
             Ok(None)
         }
         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-            let Clock::Ng(ifaces) = clock else {
+            let Clock::Ng { ifaces, .. } = clock else {
                 return Err("interface description outside a section".into());
             };
             let resolution = idb
@@ -352,7 +399,7 @@ fn accept<'a>(clock: &mut Clock, block: PcapBlockOwned<'a>) -> Result<Option<Pac
 
 fn interface(clock: &Clock, id: u32) -> Result<Interface, String> {
     match clock {
-        Clock::Ng(ifaces) => usize::try_from(id)
+        Clock::Ng { ifaces, .. } => usize::try_from(id)
             .ok()
             .and_then(|i| ifaces.get(i))
             .copied()
@@ -376,5 +423,68 @@ fn packet(ts: Timestamp, link: Linktype, data: &[u8], caplen: u32, origlen: u32)
         link,
         data,
         wire_len: origlen.max(u32::try_from(data.len()).unwrap_or(u32::MAX)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little-endian, microsecond classic pcap (Ethernet) holding `frames`.
+    fn classic_pcap(frames: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes());
+        out.extend_from_slice(&4u16.to_le_bytes());
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&65535u32.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        for (i, frame) in frames.iter().enumerate() {
+            let len = u32::try_from(frame.len()).unwrap();
+            out.extend_from_slice(&u32::try_from(i).unwrap().to_le_bytes());
+            out.extend_from_slice(&7u32.to_le_bytes());
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(frame);
+        }
+        out
+    }
+
+    fn read_all(bytes: Vec<u8>) -> Result<Vec<(Timestamp, Vec<u8>)>, SourceError> {
+        let mut file = CaptureFile::from_reader("mem".into(), io::Cursor::new(bytes), None)?;
+        let mut seen = Vec::new();
+        file.for_each(&mut |p, _| seen.push((p.ts, p.data.to_vec())))?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn a_capture_in_memory_yields_its_packets() {
+        let seen = read_all(classic_pcap(&[b"first", b"second"])).unwrap();
+        assert_eq!(
+            seen,
+            [
+                (Timestamp::from_nanos(7_000), b"first".to_vec()),
+                (Timestamp::from_nanos(1_000_007_000), b"second".to_vec()),
+            ]
+        );
+    }
+
+    /// Found by fuzzing (pcap_reader): a big-endian section, then a process information block
+    /// whose total length (7) is less than 12; the parser would subtract 12 from it.
+    #[test]
+    fn a_pcapng_block_shorter_than_its_fixed_fields_is_corrupt() {
+        let file = b"\x0a\x0d\x0d\x0a\x00\x00\x00\x1c\x1a\x2b\x3c\x4d\x64\x19\x5d\x40\
+            \x00\x00\x00\x4d\x3c\x2b\x1a\x00\x00\x00\x00\xbf\x80\x00\x00\x01\x00\x00\x00\x07";
+        let err = read_all(file.to_vec()).unwrap_err();
+        assert!(
+            matches!(err, SourceError::Corrupt { offset: 28, ref what, .. } if what.contains("7")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_no_capture_are_named_as_such() {
+        let err = read_all(b"220 mail.example.org ESMTP\r\n".to_vec()).unwrap_err();
+        assert!(matches!(err, SourceError::NotACapture { ref name } if name == "mem"));
     }
 }

@@ -117,6 +117,7 @@ impl Smtp {
                 }
                 Client::Commands | Client::Sasl | Client::Body { .. } => {}
             }
+            self.up.drop_lost_tail(&mut input);
             if self.machine.client == Client::Commands && self.tls_record_starts(input) {
                 self.machine.on_client_tls(facts);
                 return;

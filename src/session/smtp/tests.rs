@@ -709,6 +709,35 @@ fn gap_inside_a_bdat_chunk_counts_against_it() {
     assert!(facts.anomalies.is_empty());
 }
 
+/// Found by fuzzing (smtp): after a client gap the reader drops the tail of the lost line, so
+/// a 0x16 0x03 inside it is not a TLS record at a line start, however the bytes are cut.
+#[test]
+fn a_handshake_header_in_the_tail_of_a_lost_line_is_not_tls() {
+    for cut in 1..=3 {
+        let (mut smtp, mut facts) = (Smtp::new(), Facts::default());
+        smtp.on_gap(C, 1326, &mut facts);
+        for part in b"\x05\x16\x03".chunks(cut) {
+            smtp.on_data(C, part, &mut facts);
+        }
+        assert_eq!(anomalies(&facts), [DialogueGap], "cut every {cut} bytes");
+    }
+}
+
+/// Found by fuzzing (smtp): the line end that closes the lost line also starts a new one, so a
+/// TLS record right after it is seen, however the bytes are cut.
+#[test]
+fn a_handshake_header_after_the_lost_line_is_tls() {
+    for cut in 1..=3 {
+        let (mut smtp, mut facts) = (Smtp::new(), Facts::default());
+        smtp.on_gap(C, 26963, &mut facts);
+        for part in b"\n\x16\x03".chunks(cut) {
+            smtp.on_data(C, part, &mut facts);
+        }
+        let want = [DialogueGap, ProtocolViolation];
+        assert_eq!(anomalies(&facts), want, "cut every {cut} bytes");
+    }
+}
+
 #[test]
 fn a_hundred_pipelined_recipients_fit_the_queue() {
     let (mut smtp, mut facts) = after_ehlo(EHLO_REPLY);
