@@ -23,7 +23,7 @@ fi
 # No sanitizer: the crate forbids unsafe code, so the bugs to find are panics, and overflow
 # and debug assertions (on in cargo fuzz builds) catch those at full speed.
 nice -n 10 cargo fuzz build --sanitizer none
-bin=fuzz/target/$(rustc -vV | sed -n 's/^host: //p')/release
+bin=${CARGO_TARGET_DIR:-fuzz/target}/$(rustc -vV | sed -n 's/^host: //p')/release
 logs=fuzz/target/logs
 mkdir -p "$logs" fuzz/target/dict
 cat fuzz/dict/*.dict >fuzz/target/dict/session.dict

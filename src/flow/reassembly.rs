@@ -555,10 +555,11 @@ impl Reassembler {
         }
     }
 
-    /// Held runs that start before `off` are known missing (cut by the capture) only up to it.
+    /// Held runs that start at or before `off` are known missing (cut by the capture) only up
+    /// to it.
     fn trim_cut_tails(&mut self, off: u64) {
         let runs = self.held.as_mut().map_or(&mut [][..], |h| &mut h.runs[..]);
-        for r in runs.iter_mut().take_while(|r| r.start < off) {
+        for r in runs.iter_mut().take_while(|r| r.start <= off) {
             r.wire_end = r.wire_end.min(off.max(r.end()));
         }
     }
@@ -1116,6 +1117,18 @@ mod tests {
             s.rec.events,
             vec![Ev::Gap(3), data(&delivered), Ev::Gap(1), Ev::Eof]
         );
+    }
+
+    /// Found by fuzzing (reassembly): the same, when the cut run starts where the refused
+    /// segment does (a segment whose capture kept none of its bytes).
+    #[test]
+    fn making_room_keeps_the_bytes_the_refused_segment_brings_at_its_start() {
+        let mut s = Stream::after_syn(1, Budget::new(&limits(64, 2, 32)));
+        s.cut(5, b"", 8, false);
+        let whole = [6u8; 33];
+        let o = s.cut(5, &whole, 39, false);
+        assert_eq!(o.full, Some(Full::TotalBytes));
+        assert_eq!(s.rec.events, vec![Ev::Gap(5), data(&whole), Ev::Gap(6)]);
     }
 
     #[test]
