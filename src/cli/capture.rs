@@ -1,10 +1,8 @@
 //! `mailtap capture`: an interface in, sessions out as they close, until a signal.
 
 #[cfg(feature = "live")]
-use super::common::{create, trust, workers, write_atomically};
+use super::common::{create, trust, workers, write_atomically, Sinks};
 use super::common::{fail, Common};
-#[cfg(feature = "live")]
-use mailtap::anonymize::Anonymizer;
 #[cfg(feature = "live")]
 use mailtap::config::PortMap;
 #[cfg(feature = "live")]
@@ -12,11 +10,7 @@ use mailtap::engine::EngineConfig;
 #[cfg(feature = "live")]
 use mailtap::sink::http::{self, HttpConfig, Server};
 #[cfg(feature = "live")]
-use mailtap::sink::inventory::Inventory;
-#[cfg(feature = "live")]
 use mailtap::sink::log::SessionLog;
-#[cfg(feature = "live")]
-use mailtap::sink::metrics::Metrics;
 #[cfg(feature = "live")]
 use mailtap::sink::outputs::Outputs;
 #[cfg(feature = "live")]
@@ -81,16 +75,14 @@ pub(crate) fn run(args: CaptureArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return fail(2, &e),
     };
-    let anonymizer = args.common.anonymize.as_deref().map(Anonymizer::new);
-    let log = match open_live_log(args.common.sessions.as_deref()) {
-        Ok(l) => l.map(|l| l.anonymized(anonymizer)),
-        Err(e) => return fail(1, &e),
+    let Sinks {
+        log,
+        metrics,
+        inventory,
+    } = match args.common.sinks(open_live_log) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
-    let metrics = match Metrics::new() {
-        Ok(m) => Arc::new(m),
-        Err(e) => return fail(1, &format!("metrics: {e}")),
-    };
-    let inventory = Arc::new(Inventory::new(args.common.inventory_size));
     // The server lives as long as the capture; the hook fills this once the capture is open.
     let server: Arc<std::sync::Mutex<Option<Server>>> = Arc::default();
     let bind = {

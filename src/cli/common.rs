@@ -1,6 +1,7 @@
 //! What `replay` and `capture` share: the options of both, and the outputs they open.
 
 use clap::builder::TypedValueParser as _;
+use mailtap::anonymize::Anonymizer;
 use mailtap::config::{Limits, PortMapping};
 use mailtap::session::tls::TlsContext;
 use mailtap::sink::http::{self, HttpConfig, HttpError, Server};
@@ -107,6 +108,38 @@ impl Common {
             ..Limits::default()
         }
         .per_worker(workers)
+    }
+}
+
+/// What both commands record into: the session log (pseudonymized with `--anonymize`), the
+/// metrics and the server inventory.
+pub(crate) struct Sinks {
+    pub(crate) log: Option<SessionLog>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) inventory: Arc<Inventory>,
+}
+
+impl Common {
+    /// Open the sinks; `open_log` picks how the session log is buffered (per file, or per
+    /// session for a live run). On failure, the exit code after saying why.
+    pub(crate) fn sinks(
+        &self,
+        open_log: fn(Option<&str>) -> Result<Option<SessionLog>, String>,
+    ) -> Result<Sinks, ExitCode> {
+        let anonymizer = self.anonymize.as_deref().map(Anonymizer::new);
+        let log = match open_log(self.sessions.as_deref()) {
+            Ok(l) => l.map(|l| l.anonymized(anonymizer)),
+            Err(e) => return Err(fail(1, &e)),
+        };
+        let metrics = match Metrics::new() {
+            Ok(m) => Arc::new(m),
+            Err(e) => return Err(fail(1, &format!("metrics: {e}"))),
+        };
+        Ok(Sinks {
+            log,
+            metrics,
+            inventory: Arc::new(Inventory::new(self.inventory_size)),
+        })
     }
 }
 

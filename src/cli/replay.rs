@@ -1,15 +1,12 @@
 //! `mailtap replay`: files in, a report out.
 
-use super::common::{fail, open_log, serve, trust, workers, write_atomically, Common};
+use super::common::{fail, open_log, serve, trust, workers, write_atomically, Common, Sinks};
 use clap::ValueEnum;
-use mailtap::anonymize::Anonymizer;
 use mailtap::config::PortMap;
 use mailtap::engine::EngineConfig;
 use mailtap::replay::{self, Passes, ReplayConfig};
 use mailtap::signals::stop_on_signals;
-use mailtap::sink::inventory::Inventory;
 use mailtap::sink::log::SessionLog;
-use mailtap::sink::metrics::Metrics;
 use mailtap::sink::outputs::Outputs;
 use mailtap::source::file;
 use std::io::{self, Write};
@@ -85,16 +82,14 @@ pub(crate) fn run(args: ReplayArgs) -> ExitCode {
             Err(e) => return fail(1, &format!("cannot handle SIGINT/SIGTERM: {e}")),
         }
     };
-    let anonymizer = args.common.anonymize.as_deref().map(Anonymizer::new);
-    let log = match open_log(args.common.sessions.as_deref()) {
-        Ok(l) => l.map(|l| l.anonymized(anonymizer)),
-        Err(e) => return fail(1, &e),
+    let Sinks {
+        log,
+        metrics,
+        inventory,
+    } = match args.common.sinks(open_log) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
-    let metrics = match Metrics::new() {
-        Ok(m) => Arc::new(m),
-        Err(e) => return fail(1, &format!("metrics: {e}")),
-    };
-    let inventory = Arc::new(Inventory::new(args.common.inventory_size));
     let server = match serve(&args.common, None, &metrics, &inventory) {
         Ok(s) => s,
         Err(code) => return code,
