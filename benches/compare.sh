@@ -8,7 +8,8 @@
 # Rows:
 #   bare-read         examples/bare-read.rs: pcap-parser touching every packet byte
 #   tcpdump           tcpdump -r F -w /dev/null
-#   mailtap-1         mailtap replay --workers 1
+#   mailtap-0         mailtap replay --workers 0: reading and analysis on one thread
+#   mailtap-1         mailtap replay --workers 1: one worker thread, the file read on another
 #   mailtap-N         mailtap replay --workers $(nproc)
 #   tshark            the same facts with tshark: mail ports, SMTP commands, TLS version/suites
 #   ndpiReader        nDPI's reader (protocol detection, flow and risk analysis)
@@ -118,6 +119,7 @@ run() {
 mail_filter='tcp.port in {25,587,465,143,993,110,995}'
 run bare-read "$bare" "$corpus"
 run tcpdump tcpdump -r "$corpus" -w /dev/null
+run mailtap-0 "$mailtap" replay --quiet --workers 0 "$corpus"
 run mailtap-1 "$mailtap" replay --quiet --workers 1 "$corpus"
 run "mailtap-$workers" "$mailtap" replay --quiet --workers "$workers" "$corpus"
 run tshark tshark -r "$corpus" -Y "$mail_filter" -T fields -e tcp.stream -e smtp.req.command \
@@ -150,7 +152,7 @@ for row in "${rows[@]}"; do
     awk -v n="$name" -v s="$s" -v rss="$rss" -v cpu="$cpu" -v p="$packets" -v b="$bytes" \
         -v bare="$bare_s" 'BEGIN {
             if (s <= 0) s = 1e-6
-            printf "| %-12s | %9.3f | %12.0f | %8.3f | %12.1f | %8s | %8.1f |\n",
+            printf "| %-12s | %9.3f | %12.0f | %8.3f | %12.1f | %8s | %8.2f |\n",
                 n, s, p / s, b * 8 / s / 1e9, rss / 1024, cpu, s / bare
         }'
 done

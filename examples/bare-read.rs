@@ -19,7 +19,8 @@ fn main() {
         eprintln!("{path}: {e}");
         std::process::exit(1);
     });
-    let mut reader = create_reader(1 << 20, file).unwrap_or_else(|e| {
+    // mailtap's read buffer size (src/source/file.rs).
+    let mut reader = create_reader(1 << 17, file).unwrap_or_else(|e| {
         eprintln!("{path}: not a capture: {e:?}");
         std::process::exit(1);
     });

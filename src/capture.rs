@@ -261,11 +261,14 @@ mod live {
             None => None,
         };
         eprintln!(
-            "mailtap: capturing on {} (link type {}, {} worker{}){}; filter: {}",
+            "mailtap: capturing on {} (link type {}, {}){}; filter: {}",
             capture.interface(),
             capture.link().0,
-            cfg.engine.workers,
-            if cfg.engine.workers == 1 { "" } else { "s" },
+            match cfg.engine.workers {
+                0 => "capture and analysis on one thread".to_string(),
+                1 => "1 worker".to_string(),
+                n => format!("{n} workers"),
+            },
             user.map(|u| format!(" as user {} (uid {})", u.name, u.uid))
                 .unwrap_or_default(),
             capture.filter()
@@ -442,7 +445,7 @@ mod tests {
             ports: PortMap::default(),
             limits: Limits::default(),
             tls: Arc::new(TlsContext::new(&[]).expect("built-in roots")),
-            workers: 1,
+            workers: 0,
         };
         let out = run(
             &mut source,

@@ -21,6 +21,7 @@ pub mod engine;
 pub mod flow;
 pub mod protection;
 pub mod record;
+pub mod recycle;
 pub mod replay;
 pub mod session;
 pub mod signals;

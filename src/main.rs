@@ -7,6 +7,13 @@ use cli::capture::{CaptureArgs, CAPTURE_EXIT_CODES};
 use cli::replay::{ReplayArgs, EXIT_CODES};
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: each connection allocates its analyzers and record
+/// and frees them at its end, thousands of times a second; with glibc that was 7 % of a
+/// replay (malloc, free, and the heap trimmed and faulted back in), with mimalloc 4 % less
+/// time in all (README "Performance").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "mailtap", version, about, after_help = EXIT_CODES)]
 struct Cli {

@@ -122,18 +122,19 @@ fn read(
     let mut packets = 0u64;
     let result = CaptureFile::open(input).and_then(|mut capture| {
         let bar = progress_bar(progress, &capture);
-        let r = capture.for_each(&mut |p, offset| {
-            packets += 1;
-            if packets % 8192 == 0 {
+        let r = capture.for_each_batch(&mut |batch, offset| {
+            let before = packets;
+            packets += batch.len() as u64;
+            if before / 8192 != packets / 8192 {
                 bar.set_position(offset);
                 let secs = bar.elapsed().as_secs_f64().max(1e-3);
                 let rate = packets as f64 / secs;
                 bar.set_message(format!("{packets} packets, {rate:.0} packets/s"));
             }
-            if packets % 1024 == 0 {
+            if before / 1024 != packets / 1024 {
                 publish(engine);
             }
-            engine.packet(p);
+            engine.packets(batch);
         });
         bar.finish_and_clear();
         r

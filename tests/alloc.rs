@@ -1,7 +1,7 @@
 //! The hot path allocates nothing per packet.
 //!
 //! A counting global allocator (this test binary only) counts the allocations made on the
-//! current thread while the real engine (`workers: 1`, so everything runs on this thread) is
+//! current thread while the real engine (`workers: 0`, so everything runs on this thread) is
 //! fed packets from real fixture captures:
 //!
 //! - (a) non-mail packets (UDP, ICMP, HTTP from `mixed-background`), after warm-up;
@@ -125,7 +125,7 @@ fn engine() -> Engine<Counter> {
         ports: PortMap::default(),
         limits: Limits::default(),
         tls: Arc::new(TlsContext::new(&[]).expect("Mozilla roots load")),
-        workers: 1,
+        workers: 0,
     };
     Engine::new(cfg, Counter::default())
 }
@@ -212,6 +212,34 @@ fn non_mail_packets_allocate_nothing() {
         rounds as usize * later.len()
     );
 
+    // The same in batches, as replay feeds them (`Engine::packets`); the first batch sizes the
+    // engine's reused decode buffer.
+    let batches: Vec<Vec<_>> = (rounds..2 * rounds)
+        .map(|r| {
+            later
+                .iter()
+                .map(|f| {
+                    let mut p = f.packet();
+                    p.ts = p.ts.saturating_add(std::time::Duration::from_millis(r));
+                    p
+                })
+                .collect()
+        })
+        .collect();
+    let (first, rest) = batches.split_first().expect("batches");
+    engine.packets(first);
+    let n = allocations_during(|| {
+        for b in rest {
+            engine.packets(b);
+        }
+    });
+    assert_eq!(
+        n,
+        0,
+        "{n} allocations for {} non-mail packets in batches",
+        rest.len() * later.len()
+    );
+
     let (sink, health) = engine.finish();
     assert_eq!(sink.finished.len(), 1, "the one SMTP connection");
     assert!(sink.finished[0].record.is_some());
@@ -275,8 +303,11 @@ fn packets_of_a_bypassed_flow_allocate_nothing() {
         }
     }
 
+    // Half one packet at a time, half in batches as replay feeds them (`Engine::packets`);
+    // the first batch sizes the engine's reused decode buffer.
+    let (single, batched) = more.split_at(more.len() / 2);
     let n = allocations_during(|| {
-        for f in &more {
+        for f in single {
             engine.packet(&f.packet());
         }
     });
@@ -284,7 +315,21 @@ fn packets_of_a_bypassed_flow_allocate_nothing() {
         n,
         0,
         "{n} allocations for {} packets of a bypassed flow",
-        more.len()
+        single.len()
+    );
+    let packets: Vec<_> = batched.iter().map(Frame::packet).collect();
+    let mut batches = packets.chunks(mailtap::source::file::BATCH);
+    engine.packets(batches.next().expect("a batch"));
+    let n = allocations_during(|| {
+        for b in batches {
+            engine.packets(b);
+        }
+    });
+    assert_eq!(
+        n,
+        0,
+        "{n} allocations for {} packets of a bypassed flow in batches",
+        batched.len()
     );
 
     let (sink, _) = engine.finish();

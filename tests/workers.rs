@@ -1,4 +1,5 @@
-//! One worker or several: the same records (order aside) and the same metrics.
+//! Everything on one thread (`--workers 0`), one worker thread or several: the same records
+//! (order aside) and the same metrics.
 
 mod common;
 
@@ -40,16 +41,18 @@ fn replay(workers: &str) -> (Vec<String>, String) {
 }
 
 #[test]
-fn four_workers_give_what_one_gives() {
-    let (one_records, one_metrics) = replay("1");
-    let (four_records, four_metrics) = replay("4");
-    assert!(one_records.len() > 50);
-    assert_eq!(one_records, four_records);
-    assert_eq!(one_metrics, four_metrics);
+fn worker_threads_give_what_one_thread_gives() {
+    let (inline_records, inline_metrics) = replay("0");
+    assert!(inline_records.len() > 50);
+    for workers in ["1", "4"] {
+        let (records, metrics) = replay(workers);
+        assert_eq!(inline_records, records, "--workers {workers}");
+        assert_eq!(inline_metrics, metrics, "--workers {workers}");
+    }
 }
 
 #[test]
-fn a_whole_directory_with_four_workers_matches_one() {
+fn a_whole_directory_gives_the_same_with_worker_threads() {
     let fixtures = common::fixtures();
     let run = |w: &str| {
         let s = scratch(&format!("dir-{w}.jsonl"));
@@ -79,5 +82,7 @@ fn a_whole_directory_with_four_workers_matches_one() {
             report["health"]["packets"].clone(),
         )
     };
-    assert_eq!(run("1"), run("4"));
+    let inline = run("0");
+    assert_eq!(inline, run("1"));
+    assert_eq!(inline, run("4"));
 }

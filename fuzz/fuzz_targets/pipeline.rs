@@ -38,7 +38,7 @@ fuzz_target!(|input: &[u8]| {
         ports: PortMap::default(),
         limits: Limits::default(),
         tls: tls_context(),
-        workers: 1,
+        workers: 0,
     };
     let mut engine = Engine::new(cfg, Count::default());
     let mut packets = 0u64;

@@ -42,8 +42,9 @@ pub(crate) struct Common {
         env = "MAILTAP_METRICS_FILE"
     )]
     pub(crate) metrics_file: Option<PathBuf>,
-    /// Worker threads (default: the number of cores).
-    #[arg(long, value_name = "N", env = "MAILTAP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// Worker threads (default: the number of cores). Packets are read on a thread of their
+    /// own; 0 runs reading and analysis on one thread (the least CPU, the lowest rate).
+    #[arg(long, value_name = "N", env = "MAILTAP_WORKERS", value_parser = clap::value_parser!(u16).range(0..=256))]
     pub(crate) workers: Option<u16>,
     /// Serve the metrics and the server inventory over HTTP on ADDR (`:PORT` is every
     /// interface). replay serves only when this is given; capture always serves (default

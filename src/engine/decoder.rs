@@ -40,11 +40,6 @@ impl Decoder {
         }
     }
 
-    /// Decode again, without counting: a worker re-reading a packet the dispatcher counted.
-    pub fn redecode<'a>(&self, p: &Packet<'a>) -> Option<Segment<'a>> {
-        decode(p, &self.ports).ok()
-    }
-
     pub fn counts(&self) -> [u64; PACKET_RESULTS] {
         self.counts
     }

@@ -1,16 +1,21 @@
 //! Several workers on their own threads.
 //!
 //! The caller's thread decodes each packet once to find its worker (a symmetric hash of the
-//! two endpoints, so both directions land together), copies the frame into that worker's
-//! current batch, and sends full batches over a bounded channel. Emptied batches come back on
+//! two endpoints, so both directions land together) and puts the decoded segment, with a copy
+//! of its TCP payload only, into that worker's current batch: the worker does not decode
+//! again, and headers and non-mail frames are never copied. Full batches go over a bounded
+//! channel. Emptied batches come back on
 //! a return channel and are reused: in steady state nothing is allocated per packet. Batches
 //! also carry packet time, and every worker gets a batch at least once per second of packet
 //! time, so idle flows expire on every worker alike.
 
 use super::{Decoder, EngineConfig, Finished, Health, Lane, Sink};
-use crate::source::{Linktype, Packet, Timestamp};
+use crate::decode::Segment;
+use crate::recycle::recycle;
+use crate::source::{Packet, Timestamp};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::hash::BuildHasher;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -26,14 +31,15 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 #[derive(Clone, Copy)]
 struct Slot {
     ts: Timestamp,
-    link: Linktype,
+    /// The segment with an empty payload: its payload is `start..start + len` of the bytes.
+    seg: Segment<'static>,
     start: usize,
     len: usize,
-    wire_len: u32,
 }
 
 #[derive(Default)]
 struct Batch {
+    /// The segments' payloads, one after another.
     bytes: Vec<u8>,
     slots: Vec<Slot>,
     /// Packet time reached by the dispatcher when the batch was sent.
@@ -45,15 +51,17 @@ impl Batch {
         self.slots.len() >= BATCH_PACKETS || self.bytes.len() >= BATCH_BYTES
     }
 
-    fn push(&mut self, p: &Packet<'_>) {
+    fn push(&mut self, ts: Timestamp, seg: &Segment<'_>) {
         let start = self.bytes.len();
-        self.bytes.extend_from_slice(p.data);
+        self.bytes.extend_from_slice(seg.payload);
         self.slots.push(Slot {
-            ts: p.ts,
-            link: p.link,
+            ts,
+            seg: Segment {
+                payload: &[],
+                ..*seg
+            },
             start,
-            len: p.data.len(),
-            wire_len: p.wire_len,
+            len: seg.payload.len(),
         });
     }
 
@@ -79,7 +87,6 @@ impl LaneHandle {
         let health = Arc::new(Mutex::new(Health::default()));
         let shared = Arc::clone(&health);
         let mut lane = Lane::new(cfg);
-        let decoder = Decoder::new(cfg.ports.clone());
         // Named, so `top -H` and profilers tell the threads apart.
         let thread = named(format!("worker-{index}"), move || {
             let mut out = |f: Finished| {
@@ -88,19 +95,12 @@ impl LaneHandle {
             };
             for mut batch in rx {
                 for s in &batch.slots {
-                    let data = batch
-                        .bytes
-                        .get(s.start..s.start + s.len)
-                        .unwrap_or_default();
-                    let p = Packet {
-                        ts: s.ts,
-                        link: s.link,
-                        data,
-                        wire_len: s.wire_len,
+                    let payload = batch.bytes.get(s.start..s.start + s.len);
+                    let seg = Segment {
+                        payload: payload.unwrap_or_default(),
+                        ..s.seg
                     };
-                    if let Some(seg) = decoder.redecode(&p) {
-                        lane.segment(p.ts, &seg, &mut out);
-                    }
+                    lane.segment(s.ts, &seg, &mut out);
                 }
                 lane.tick(batch.now, &mut out);
                 *shared.lock().unwrap_or_else(PoisonError::into_inner) = lane.health();
@@ -144,6 +144,8 @@ pub(super) struct Parallel<S: Sink> {
     sink: JoinHandle<S>,
     last_ts: Timestamp,
     last_flush: Timestamp,
+    /// A batch's decoded segments; only the allocation outlives the batch.
+    segments: Vec<Option<Segment<'static>>>,
 }
 
 impl<S: Sink> Parallel<S> {
@@ -165,21 +167,32 @@ impl<S: Sink> Parallel<S> {
             sink,
             last_ts: Timestamp::ZERO,
             last_flush: Timestamp::ZERO,
+            segments: Vec::new(),
         }
     }
 
+    pub(super) fn packets(&mut self, batch: &[Packet<'_>]) {
+        // Decode the batch first, then dispatch (as `Inline::packets` does, and for the same
+        // reason: a tight loop over headers).
+        let mut segments: Vec<Option<Segment<'_>>> = recycle(std::mem::take(&mut self.segments));
+        segments.extend(batch.iter().map(|p| self.decoder.decode(p)));
+        for (p, seg) in batch.iter().zip(&segments) {
+            self.dispatch(p.ts, seg.as_ref());
+        }
+        self.segments = recycle(segments);
+    }
+
     pub(super) fn packet(&mut self, p: &Packet<'_>) {
-        self.last_ts = self.last_ts.max(p.ts);
-        if let Some(seg) = self.decoder.decode(p) {
-            // Symmetric: both directions of a connection hash alike.
-            let key = if seg.src <= seg.dst {
-                (seg.src, seg.dst)
-            } else {
-                (seg.dst, seg.src)
-            };
-            let i = (self.hasher.hash_one(key) % self.lanes.len() as u64) as usize;
+        let seg = self.decoder.decode(p);
+        self.dispatch(p.ts, seg.as_ref());
+    }
+
+    fn dispatch(&mut self, ts: Timestamp, seg: Option<&Segment<'_>>) {
+        self.last_ts = self.last_ts.max(ts);
+        if let Some(seg) = seg {
+            let i = (self.lane_hash(seg) % self.lanes.len() as u64) as usize;
             if let Some(lane) = self.lanes.get_mut(i) {
-                lane.current.push(p);
+                lane.current.push(ts, seg);
                 if lane.current.is_full() {
                     lane.send(self.last_ts);
                 }
@@ -188,6 +201,20 @@ impl<S: Sink> Parallel<S> {
         if self.last_ts.since(self.last_flush) >= FLUSH_EVERY {
             self.tick(self.last_ts);
         }
+    }
+
+    /// Symmetric (both directions of a connection hash alike), and cheap: each endpoint as
+    /// one 128-bit word (address, with the port folded into its top bits).
+    fn lane_hash(&self, seg: &Segment<'_>) -> u64 {
+        let word = |a: &SocketAddr| {
+            let ip = match a.ip() {
+                IpAddr::V4(v4) => u128::from(v4.to_bits()),
+                IpAddr::V6(v6) => v6.to_bits(),
+            };
+            ip ^ (u128::from(a.port()) << 112)
+        };
+        let (a, b) = (word(&seg.src), word(&seg.dst));
+        self.hasher.hash_one((a.min(b), a.max(b)))
     }
 
     pub(super) fn tick(&mut self, now: Timestamp) {
