@@ -600,6 +600,122 @@ mod tests {
         );
     }
 
+    /// Every batch with the offset it reached, read from memory.
+    fn read_batches(bytes: Vec<u8>) -> (Vec<(Vec<Vec<u8>>, u64)>, Result<(), SourceError>) {
+        let mut file = CaptureFile::from_reader("mem".into(), io::Cursor::new(bytes), None)
+            .expect("a capture");
+        let mut batches = Vec::new();
+        let r = file.for_each_batch(&mut |b, offset| {
+            batches.push((b.iter().map(|p| p.data.to_vec()).collect(), offset));
+        });
+        (batches, r)
+    }
+
+    fn numbered_frames(n: usize) -> Vec<Vec<u8>> {
+        (0..n).map(|i| format!("frame {i}").into_bytes()).collect()
+    }
+
+    #[test]
+    fn batches_are_runs_of_packets_and_stop_before_a_cut_block() {
+        let frames = numbered_frames(150);
+        let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        let mut bytes = classic_pcap(&refs);
+        let whole = bytes.len() as u64;
+        // A record header promising more bytes than the file has.
+        bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 100, 0, 0, 0, 1, 2]);
+        let (batches, r) = read_batches(bytes);
+        let sizes: Vec<usize> = batches.iter().map(|(b, _)| b.len()).collect();
+        assert_eq!(sizes, [BATCH, BATCH, 150 - 2 * BATCH]);
+        let record = |i: usize| 16 + frames[i].len() as u64;
+        let after = |n: usize| 24 + (0..n).map(record).sum::<u64>();
+        let offsets: Vec<u64> = batches.iter().map(|(_, o)| *o).collect();
+        assert_eq!(offsets, [after(BATCH), after(2 * BATCH), whole]);
+        let read: Vec<Vec<u8>> = batches.into_iter().flat_map(|(b, _)| b).collect();
+        assert_eq!(read, frames);
+        assert!(
+            matches!(r, Err(SourceError::Truncated { offset, .. }) if offset == whole),
+            "{r:?}"
+        );
+    }
+
+    /// A pcapng block: type, total length, body (padded to 4), total length again.
+    fn ng_block(out: &mut Vec<u8>, big_endian: bool, kind: u32, body: &[u8]) {
+        let u32_bytes = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let padded = body.len().next_multiple_of(4);
+        let total = u32::try_from(12 + padded).unwrap();
+        out.extend_from_slice(&u32_bytes(kind));
+        out.extend_from_slice(&u32_bytes(total));
+        out.extend_from_slice(body);
+        out.resize(out.len() + padded - body.len(), 0);
+        out.extend_from_slice(&u32_bytes(total));
+    }
+
+    /// A section in the given byte order: its header, one Ethernet interface, `frames` as
+    /// enhanced packet blocks.
+    fn ng_section(out: &mut Vec<u8>, big_endian: bool, frames: &[Vec<u8>]) {
+        let u32_bytes = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let u16_bytes = |v: u16| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut shb = u32_bytes(0x1a2b_3c4d).to_vec();
+        shb.extend_from_slice(&u16_bytes(1));
+        shb.extend_from_slice(&u16_bytes(0));
+        shb.extend_from_slice(&[0xff; 8]);
+        ng_block(out, big_endian, 0x0a0d_0d0a, &shb);
+        let mut idb = u16_bytes(1).to_vec();
+        idb.extend_from_slice(&[0, 0]);
+        idb.extend_from_slice(&u32_bytes(65535));
+        ng_block(out, big_endian, 1, &idb);
+        for (i, f) in frames.iter().enumerate() {
+            let len = u32::try_from(f.len()).unwrap();
+            let mut epb = u32_bytes(0).to_vec();
+            epb.extend_from_slice(&u32_bytes(0));
+            epb.extend_from_slice(&u32_bytes(u32::try_from(i).unwrap()));
+            epb.extend_from_slice(&u32_bytes(len));
+            epb.extend_from_slice(&u32_bytes(len));
+            epb.extend_from_slice(f);
+            ng_block(out, big_endian, 6, &epb);
+        }
+    }
+
+    #[test]
+    fn pcapng_batches_follow_sections_in_either_byte_order() {
+        let first = numbered_frames(100);
+        let second: Vec<Vec<u8>> = numbered_frames(30)
+            .into_iter()
+            .map(|mut f| {
+                f.extend_from_slice(b" (big-endian)");
+                f
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        ng_section(&mut bytes, false, &first);
+        ng_section(&mut bytes, true, &second);
+        let (batches, r) = read_batches(bytes);
+        r.expect("reads to its end");
+        let sizes: Vec<usize> = batches.iter().map(|(b, _)| b.len()).collect();
+        // A batch ends at the next section's header, which the reader handles.
+        assert_eq!(sizes, [BATCH, 100 - BATCH, 30]);
+        let read: Vec<Vec<u8>> = batches.into_iter().flat_map(|(b, _)| b).collect();
+        assert_eq!(read, [first, second].concat());
+    }
+
     #[test]
     fn bytes_that_are_no_capture_are_named_as_such() {
         let err = read_all(b"220 mail.example.org ESMTP\r\n".to_vec()).unwrap_err();
