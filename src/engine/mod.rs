@@ -117,8 +117,8 @@ impl<S: Sink> Engine<S> {
         }
     }
 
-    /// Several packets in capture order: the same as [`packet`](Self::packet) on each, but
-    /// one worker decodes them all first (see `Inline::packets`).
+    /// Several packets in capture order: the same as [`packet`](Self::packet) on each, but the
+    /// whole batch is decoded before any of it is processed or dispatched.
     pub fn packets(&mut self, batch: &[Packet<'_>]) {
         match &mut self.mode {
             Mode::Inline(i) => i.packets(batch),
