@@ -600,8 +600,11 @@ mod tests {
         );
     }
 
-    /// Every batch with the offset it reached, read from memory.
-    fn read_batches(bytes: Vec<u8>) -> (Vec<(Vec<Vec<u8>>, u64)>, Result<(), SourceError>) {
+    /// Each batch's frames, with the offset it reached.
+    type Batches = Vec<(Vec<Vec<u8>>, u64)>;
+
+    /// Every batch, read from memory, and how reading ended.
+    fn read_batches(bytes: Vec<u8>) -> (Batches, Result<(), SourceError>) {
         let mut file = CaptureFile::from_reader("mem".into(), io::Cursor::new(bytes), None)
             .expect("a capture");
         let mut batches = Vec::new();
