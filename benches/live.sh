@@ -22,7 +22,7 @@
 #                800000 1000000 1500000 2000000"); steps above --topspeed's rate are skipped
 #   BUFFER_SIZE  mailtap --buffer-size (default 134217728 = 128 MiB, see below)
 #   SNAPLEN      mailtap --snaplen (default 262144, mailtap's own: whole frames, even GRO'd)
-#   WORKERS      mailtap --workers (default: mailtap's, the number of cores)
+#   WORKERS      mailtap --workers (default: mailtap's, the number of cores minus one)
 #   LADDER=1     climb the ladder even when --topspeed dropped nothing (CPU at each rate)
 #   BISECT       steps of bisection between the last rate that passed and the first that
 #                dropped (or the top speed, if it dropped), default 3
@@ -33,7 +33,7 @@
 #
 # Settings, as an operator would run it on a busy link: a 128 MiB kernel buffer (four times
 # the default: about a second of a saturated gigabit link), whole frames (mailtap needs the TLS
-# certificates; truncating would cost more than it saves), one worker per core. tcpreplay
+# certificates; truncating would cost more than it saves), mailtap's default workers. tcpreplay
 # preloads the corpus into memory so that the sender does not read the disk.
 # Numbers measured with the sender on the same machine are lower bounds: tcpreplay, the
 # veth's softirq work and mailtap share its cores.
@@ -339,7 +339,7 @@ done
 
 echo
 echo "Live capture rate: corpus $(basename "$corpus"), mailtap --buffer-size $BUFFER_SIZE" \
-     "--snaplen $SNAPLEN --workers ${WORKERS:-$(nproc)}, $(nproc) cores," \
+     "--snaplen $SNAPLEN --workers ${WORKERS:-default}, $(nproc) cores," \
      "load average after the run $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "(kernel/iface: mailtap_capture_dropped_packets_total{where}; veth: rx_dropped on the"
 echo " capture end + tx_dropped on the sender; backlog: /proc/net/softnet_stat drops, all CPUs;"

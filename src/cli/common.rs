@@ -42,8 +42,9 @@ pub(crate) struct Common {
         env = "MAILTAP_METRICS_FILE"
     )]
     pub(crate) metrics_file: Option<PathBuf>,
-    /// Worker threads (default: the number of cores). Packets are read on a thread of their
-    /// own; 0 runs reading and analysis on one thread (the least CPU, the lowest rate).
+    /// Worker threads (default: the number of cores minus one). Packets are read and decoded
+    /// on a thread of their own; 0 runs reading and analysis on one thread (the least CPU,
+    /// the lowest rate; the default on one core).
     #[arg(long, value_name = "N", env = "MAILTAP_WORKERS", value_parser = clap::value_parser!(u16).range(0..=256))]
     pub(crate) workers: Option<u16>,
     /// Serve the metrics and the server inventory over HTTP on ADDR (`:PORT` is every
@@ -175,9 +176,14 @@ pub(crate) fn serve(
     }
 }
 
+/// `--workers`, or by default one per core but one, which reads and decodes (on one core:
+/// none, everything on that core's one thread).
 pub(crate) fn workers(n: Option<u16>) -> usize {
     n.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        || {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            cores - 1
+        },
         usize::from,
     )
 }
