@@ -5,7 +5,8 @@
 //! small machine the reader takes a core the workers would need, and on a big one the reader's
 //! own rate caps the total (README "Performance"). This measures the other factor on its own:
 //! the capture is read into memory and decoded once, untimed, each segment going to its
-//! worker by a symmetric hash of its endpoints (as the engine does); then N threads, each a
+//! worker by a symmetric hash of its endpoints (a copy of the engine's lane hash); then N
+//! threads, each a
 //! [`Worker`] with the mail session as handler (flow table, reassembly, SMTP/IMAP/POP3, TLS,
 //! certificate checks, the record of every connection), process their share at once, timed
 //! from the start of the first to the end of the last.
