@@ -6,10 +6,9 @@
 //! own rate caps the total (README "Performance"). This measures the other factor on its own:
 //! the capture is read into memory and decoded once, untimed, each segment going to its
 //! worker by a symmetric hash of its endpoints (a copy of the engine's lane hash); then N
-//! threads, each a
-//! [`Worker`] with the mail session as handler (flow table, reassembly, SMTP/IMAP/POP3, TLS,
-//! certificate checks, the record of every connection), process their share at once, timed
-//! from the start of the first to the end of the last.
+//! threads, each a [`Worker`] with the mail session as handler (flow table, reassembly,
+//! SMTP/IMAP/POP3, TLS, certificate checks, the record of every connection), process their
+//! share at once, timed from the start of the first to the end of the last.
 //!
 //! ```sh
 //! cargo run --release --example worker-scaling -- all-mail.pcap 1 2
