@@ -5,10 +5,10 @@
 //! small machine the reader takes a core the workers would need, and on a big one the reader's
 //! own rate caps the total (README "Performance"). This measures the other factor on its own:
 //! the capture is read into memory and decoded once, untimed, each segment going to its
-//! worker by a symmetric hash of its endpoints (a copy of the engine's lane hash); then N
-//! threads, each a [`Worker`] with the mail session as handler (flow table, reassembly,
-//! SMTP/IMAP/POP3, TLS, certificate checks, the record of every connection), process their
-//! share at once, timed from the start of the first to the end of the last.
+//! worker by the engine's own symmetric hash ([`lane_of`]); then N threads, each a [`Worker`]
+//! with the mail session as handler (flow table, reassembly, SMTP/IMAP/POP3, TLS, certificate
+//! checks, the record of every connection), process their share at once, timed from the start
+//! of the first to the end of the last.
 //!
 //! ```sh
 //! cargo run --release --example worker-scaling -- all-mail.pcap 1 2
@@ -19,13 +19,11 @@
 
 use mailtap::config::{Limits, PortMap};
 use mailtap::decode::{decode, Segment};
-use mailtap::engine::Worker;
+use mailtap::engine::{lane_of, Worker};
 use mailtap::session::cert::TlsContext;
 use mailtap::session::Session;
 use mailtap::source::file::{CaptureFile, Input};
 use mailtap::source::{Linktype, Packet, Timestamp};
-use std::hash::BuildHasher;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -68,19 +66,6 @@ fn main() {
     }
     let ports = PortMap::default();
     let tls = Arc::new(TlsContext::new(&[]).expect("Mozilla's roots load"));
-    let hasher = foldhash::fast::FixedState::with_seed(7);
-    let lane_of = |seg: &Segment<'_>, n: usize| {
-        let word = |a: &SocketAddr| {
-            let ip = match a.ip() {
-                IpAddr::V4(v4) => u128::from(v4.to_bits()),
-                IpAddr::V6(v6) => v6.to_bits(),
-            };
-            ip ^ (u128::from(a.port()) << 112)
-        };
-        let (a, b) = (word(&seg.src), word(&seg.dst));
-        (hasher.hash_one((a.min(b), a.max(b))) % n as u64) as usize
-    };
-
     println!("{path}: {} frames; {} cores", frames.len(), cores());
     println!("| workers | seconds | mail packets/s | speed-up | records |");
     println!("|---|---|---|---|---|");

@@ -20,7 +20,6 @@ use crate::config::{Limits, PortMap};
 use crate::decode::Segment;
 use crate::flow::table::{CloseReason, FlowInfo};
 use crate::record::SessionRecord;
-use crate::recycle::recycle;
 use crate::session::tls::TlsContext;
 use crate::session::Session;
 use crate::source::{Packet, Timestamp};
@@ -151,6 +150,26 @@ impl<S: Sink> Engine<S> {
     }
 }
 
+/// The worker (of `workers`) that a segment's connection belongs to: a hash of its two
+/// endpoints that is the same both ways round, with a fixed seed (so a replay is repeatable).
+/// Cheap: each endpoint is one 128-bit word, its address with the port folded into the top
+/// bits.
+pub fn lane_of(seg: &Segment<'_>, workers: usize) -> usize {
+    use std::hash::BuildHasher;
+    use std::net::{IpAddr, SocketAddr};
+    let word = |a: &SocketAddr| {
+        let ip = match a.ip() {
+            IpAddr::V4(v4) => u128::from(v4.to_bits()),
+            IpAddr::V6(v6) => v6.to_bits(),
+        };
+        ip ^ (u128::from(a.port()) << 112)
+    };
+    let (a, b) = (word(&seg.src), word(&seg.dst));
+    let hash =
+        foldhash::fast::FixedState::with_seed(0x006d_6169_6c74_6170).hash_one((a.min(b), a.max(b)));
+    (hash % workers.max(1) as u64) as usize
+}
+
 /// A worker's flow table with the mail session as handler, and what it needs to make one.
 pub(crate) struct Lane {
     worker: Worker<Session>,
@@ -203,8 +222,6 @@ struct Inline<S> {
     decoder: Decoder,
     lane: Lane,
     sink: S,
-    /// A batch's decoded segments; only the allocation outlives the batch.
-    segments: Vec<Option<Segment<'static>>>,
 }
 
 impl<S: Sink> Inline<S> {
@@ -213,31 +230,28 @@ impl<S: Sink> Inline<S> {
             decoder: Decoder::new(cfg.ports.clone()),
             lane: Lane::new(&cfg),
             sink,
-            segments: Vec::new(),
         }
     }
 
     fn packets(&mut self, batch: &[Packet<'_>]) {
-        // Decoding the whole batch first, in a tight loop over headers, then processing the
-        // segments measured 3 % faster than one packet at a time.
-        let mut segments: Vec<Option<Segment<'_>>> = recycle(std::mem::take(&mut self.segments));
-        segments.extend(batch.iter().map(|p| self.decoder.decode(p)));
-        let sink = &mut self.sink;
+        let segments = self.decoder.decode_batch(batch);
         for (p, seg) in batch.iter().zip(&segments) {
-            match seg {
-                Some(seg) => self.lane.segment(p.ts, seg, &mut |f| sink.finished(f)),
-                None => self.lane.tick(p.ts, &mut |f| sink.finished(f)),
-            }
+            self.step(p.ts, seg.as_ref());
         }
-        self.segments = recycle(segments);
+        self.decoder.reuse(segments);
     }
 
     fn packet(&mut self, p: &Packet<'_>) {
+        let seg = self.decoder.decode(p);
+        self.step(p.ts, seg.as_ref());
+    }
+
+    fn step(&mut self, ts: Timestamp, seg: Option<&Segment<'_>>) {
         let sink = &mut self.sink;
-        match self.decoder.decode(p) {
-            Some(seg) => self.lane.segment(p.ts, &seg, &mut |f| sink.finished(f)),
+        match seg {
+            Some(seg) => self.lane.segment(ts, seg, &mut |f| sink.finished(f)),
             // Time moves on for the flows even when the traffic is not mail.
-            None => self.lane.tick(p.ts, &mut |f| sink.finished(f)),
+            None => self.lane.tick(ts, &mut |f| sink.finished(f)),
         }
     }
 
@@ -274,6 +288,34 @@ mod tests {
         h.packets[0] = packets;
         h.closed[0] = packets / 4;
         h
+    }
+
+    #[test]
+    fn both_directions_of_a_connection_go_to_the_same_worker() {
+        let seg = |src: &str, dst: &str| Segment {
+            src: src.parse().expect("address"),
+            dst: dst.parse().expect("address"),
+            seq: 0,
+            ack: 0,
+            flags: crate::decode::TcpFlags::default(),
+            window: 0,
+            payload: &[],
+            payload_len: 0,
+            protocol: crate::config::Protocol::Smtp,
+        };
+        let mut lanes = std::collections::BTreeSet::new();
+        for port in 40000..40064u16 {
+            let client = format!("192.0.2.7:{port}");
+            let up = lane_of(&seg(&client, "198.51.100.25:25"), 4);
+            assert_eq!(up, lane_of(&seg("198.51.100.25:25", &client), 4));
+            lanes.insert(up);
+        }
+        let v6 = seg("[2001:db8::1]:50000", "[2001:db8::25]:587");
+        let back = seg("[2001:db8::25]:587", "[2001:db8::1]:50000");
+        assert_eq!(lane_of(&v6, 3), lane_of(&back, 3));
+        // 64 connections spread over every one of 4 workers.
+        assert_eq!(lanes.len(), 4);
+        assert_eq!(lane_of(&v6, 0), 0);
     }
 
     #[test]

@@ -9,13 +9,10 @@
 //! also carry packet time, and every worker gets a batch at least once per second of packet
 //! time, so idle flows expire on every worker alike.
 
-use super::{Decoder, EngineConfig, Finished, Health, Lane, Sink};
+use super::{lane_of, Decoder, EngineConfig, Finished, Health, Lane, Sink};
 use crate::decode::Segment;
-use crate::recycle::recycle;
 use crate::source::{Packet, Timestamp};
 use crossbeam_channel::{bounded, Receiver, Sender};
-use std::hash::BuildHasher;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -152,12 +149,9 @@ impl LaneHandle {
 pub(super) struct Parallel<S: Sink> {
     decoder: Decoder,
     lanes: Vec<LaneHandle>,
-    hasher: foldhash::fast::FixedState,
     sink: JoinHandle<S>,
     last_ts: Timestamp,
     last_flush: Timestamp,
-    /// A batch's decoded segments; only the allocation outlives the batch.
-    segments: Vec<Option<Segment<'static>>>,
 }
 
 impl<S: Sink> Parallel<S> {
@@ -175,23 +169,18 @@ impl<S: Sink> Parallel<S> {
         Parallel {
             decoder: Decoder::new(cfg.ports),
             lanes,
-            hasher: foldhash::fast::FixedState::with_seed(0x006d_6169_6c74_6170),
             sink,
             last_ts: Timestamp::ZERO,
             last_flush: Timestamp::ZERO,
-            segments: Vec::new(),
         }
     }
 
     pub(super) fn packets(&mut self, batch: &[Packet<'_>]) {
-        // Decode the batch first, then dispatch (as `Inline::packets` does, and for the same
-        // reason: a tight loop over headers).
-        let mut segments: Vec<Option<Segment<'_>>> = recycle(std::mem::take(&mut self.segments));
-        segments.extend(batch.iter().map(|p| self.decoder.decode(p)));
+        let segments = self.decoder.decode_batch(batch);
         for (p, seg) in batch.iter().zip(&segments) {
             self.dispatch(p.ts, seg.as_ref());
         }
-        self.segments = recycle(segments);
+        self.decoder.reuse(segments);
     }
 
     pub(super) fn packet(&mut self, p: &Packet<'_>) {
@@ -202,7 +191,7 @@ impl<S: Sink> Parallel<S> {
     fn dispatch(&mut self, ts: Timestamp, seg: Option<&Segment<'_>>) {
         self.last_ts = self.last_ts.max(ts);
         if let Some(seg) = seg {
-            let i = (self.lane_hash(seg) % self.lanes.len() as u64) as usize;
+            let i = lane_of(seg, self.lanes.len());
             if let Some(lane) = self.lanes.get_mut(i) {
                 lane.current.push(ts, seg);
                 if lane.current.is_full() {
@@ -213,20 +202,6 @@ impl<S: Sink> Parallel<S> {
         if self.last_ts.since(self.last_flush) >= FLUSH_EVERY {
             self.tick(self.last_ts);
         }
-    }
-
-    /// Symmetric (both directions of a connection hash alike), and cheap: each endpoint as
-    /// one 128-bit word (address, with the port folded into its top bits).
-    fn lane_hash(&self, seg: &Segment<'_>) -> u64 {
-        let word = |a: &SocketAddr| {
-            let ip = match a.ip() {
-                IpAddr::V4(v4) => u128::from(v4.to_bits()),
-                IpAddr::V6(v6) => v6.to_bits(),
-            };
-            ip ^ (u128::from(a.port()) << 112)
-        };
-        let (a, b) = (word(&seg.src), word(&seg.dst));
-        self.hasher.hash_one((a.min(b), a.max(b)))
     }
 
     pub(super) fn tick(&mut self, now: Timestamp) {
