@@ -719,6 +719,41 @@ mod tests {
         assert_eq!(read, [first, second].concat());
     }
 
+    /// Real captures (dumpcap's two-interface pcapng, a big-endian pcap): the batches carry
+    /// exactly the frames pcap-parser's own reader finds, in order.
+    #[test]
+    fn batches_of_real_captures_hold_what_pcap_parser_reads() {
+        for case in ["pcapng-multi/capture.pcapng", "pcap-bigendian/capture.pcap"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures")
+                .join(case);
+            let bytes = std::fs::read(&path).expect("fixture");
+            let mut want = Vec::new();
+            let mut reader = create_reader(BUFFER, io::Cursor::new(bytes.clone())).expect("reader");
+            loop {
+                match reader.next() {
+                    Ok((len, block)) => {
+                        match block {
+                            PcapBlockOwned::Legacy(b) => want.push(b.data.to_vec()),
+                            PcapBlockOwned::NG(Block::EnhancedPacket(b)) => want
+                                .push(b.data.get(..b.caplen as usize).unwrap_or(b.data).to_vec()),
+                            _ => {}
+                        }
+                        reader.consume(len);
+                    }
+                    Err(PcapError::Incomplete(_)) => reader.refill().expect("refill"),
+                    Err(PcapError::Eof) => break,
+                    Err(e) => panic!("{case}: {e:?}"),
+                }
+            }
+            let (batches, r) = read_batches(bytes);
+            r.expect("reads to its end");
+            let read: Vec<Vec<u8>> = batches.into_iter().flat_map(|(b, _)| b).collect();
+            assert!(want.len() > 10, "{case}: {} frames", want.len());
+            assert_eq!(read, want, "{case}");
+        }
+    }
+
     #[test]
     fn bytes_that_are_no_capture_are_named_as_such() {
         let err = read_all(b"220 mail.example.org ESMTP\r\n".to_vec()).unwrap_err();
