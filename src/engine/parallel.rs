@@ -26,6 +26,8 @@ const BATCHES_PER_WORKER: usize = 8;
 /// Finished connections queued for the sink thread.
 const FINISHED_QUEUE: usize = 4096;
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Looks at an empty channel before a worker sleeps.
+const SPINS: usize = 64;
 
 #[derive(Clone, Copy)]
 struct Slot {
@@ -102,7 +104,7 @@ impl LaneHandle {
                 // The sink thread only goes away when the engine is finishing.
                 let _ = done.send(f);
             };
-            for mut batch in rx {
+            while let Some(mut batch) = next(&rx) {
                 for s in &batch.slots {
                     let payload = batch.bytes.get(s.start..s.start + s.len);
                     let seg = Segment {
@@ -245,6 +247,20 @@ impl<S: Sink> Parallel<S> {
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
+}
+
+/// The next batch, or `None` once the channel is closed. A worker that runs dry looks again a
+/// few times, yielding its core, before it sleeps: batches come every few tens of
+/// microseconds, and waking a sleeping thread costs the reader a system call each time.
+fn next<T>(rx: &Receiver<T>) -> Option<T> {
+    for _ in 0..SPINS {
+        match rx.try_recv() {
+            Ok(b) => return Some(b),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+            Err(crossbeam_channel::TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+    rx.recv().ok()
 }
 
 /// `std::thread::spawn` with a name. Like `spawn`, it panics when the system cannot start a
