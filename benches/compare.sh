@@ -8,9 +8,8 @@
 # Rows:
 #   bare-read         examples/bare-read.rs: pcap-parser touching every packet byte
 #   tcpdump           tcpdump -r F -w /dev/null
-#   mailtap-0         mailtap replay --workers 0: reading and analysis on one thread
-#   mailtap-1         mailtap replay --workers 1: one worker thread, the file read on another
-#   mailtap-N         mailtap replay --workers $(nproc)
+#   mailtap-1         mailtap replay --workers 1: everything on one thread (one core)
+#   mailtap-N         mailtap replay --workers $(nproc): N workers taking turns reading, N cores
 #   tshark            the same facts with tshark: mail ports, SMTP commands, TLS version/suites
 #   ndpiReader        nDPI's reader (protocol detection, flow and risk analysis)
 # Columns: wall seconds, packets/s, Gbit/s (captured frame bytes), peak RSS (from
@@ -119,7 +118,6 @@ run() {
 mail_filter='tcp.port in {25,587,465,143,993,110,995}'
 run bare-read "$bare" "$corpus"
 run tcpdump tcpdump -r "$corpus" -w /dev/null
-run mailtap-0 "$mailtap" replay --quiet --workers 0 "$corpus"
 run mailtap-1 "$mailtap" replay --quiet --workers 1 "$corpus"
 run "mailtap-$workers" "$mailtap" replay --quiet --workers "$workers" "$corpus"
 run tshark tshark -r "$corpus" -Y "$mail_filter" -T fields -e tcp.stream -e smtp.req.command \

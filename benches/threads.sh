@@ -5,12 +5,13 @@
 #
 # For each worker count, `perf record` samples the CPU clock (a software event: it works in
 # virtual machines without hardware counters) over one `mailtap replay`, and `perf report
-# --sort comm` splits the samples by thread name: the reader (the main thread: reading the
-# file, decoding, dispatching), `worker-N` and `sink`. Printed per run: wall seconds, CPU
-# seconds by thread kind, and the rate each kind would sustain on a core of its own
-# (packets / its CPU seconds; for the workers, per worker). Work split across workers without
-# overhead shows as worker CPU that stays the same in sum as workers are added: throughput
-# then grows with workers until the cores or the reader's own rate run out.
+# --sort comm` splits the samples by thread name: the main thread, `worker-N` and `sink`.
+# With 2 workers or more, the workers take turns reading the file and decode and analyse it
+# (the main thread only waits); with 1, the main thread does everything. Printed per run: CPU
+# seconds by thread kind, and the rate the workers would sustain one per core (packets /
+# their CPU seconds in sum, i.e. one worker's rate on a core of its own). Work split across
+# workers without overhead shows as worker CPU that stays the same in sum as workers are
+# added: throughput then grows with the workers until the cores run out.
 #
 # Wall times are not shown: perf's own work distorts them (compare.sh measures those).
 #
@@ -44,10 +45,9 @@ packets=$("$mailtap" replay --quiet --workers 0 --format json "$corpus" |
     python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["health"]["packets"].values()))')
 
 echo "corpus: $corpus ($packets packets); $(nproc) cores; perf -F $freq (cpu-clock)"
-printf '\n| %7s | %8s | %9s | %7s | %13s | %17s |\n' workers "reader s" "workers s" "sink s" \
-    "reader Mpkt/s" "per worker Mpkt/s"
-printf '|%s|%s|%s|%s|%s|%s|\n' --------- ---------- ----------- --------- --------------- \
-    -------------------
+printf '\n| %7s | %8s | %9s | %7s | %17s |\n' workers "main s" "workers s" "sink s" \
+    "per worker Mpkt/s"
+printf '|%s|%s|%s|%s|%s|\n' --------- ---------- ----------- --------- -------------------
 for w in "${counts[@]}"; do
     data="$scratch/perf-$w.data"
     perf record -q -F "$freq" -e cpu-clock -o "$data" -- \
@@ -59,13 +59,14 @@ for w in "${counts[@]}"; do
             { n = $NF; name = $1
               if (name ~ /^worker-/) work += n / f
               else if (name == "sink") sink += n / f
-              else reader += n / f }
+              else main += n / f }
             END {
-              printf "| %7d | %8.3f | %9.3f | %7.3f | %13.2f | %17.2f |\n",
-                  w, reader, work, sink,
-                  (reader > 0 ? p / reader / 1e6 : 0), (work > 0 ? p / work / 1e6 : 0)
+              # One thread: the main thread is the one worker.
+              if (work == 0) work = main
+              printf "| %7d | %8.3f | %9.3f | %7.3f | %17.2f |\n",
+                  w, main, work, sink, (work > 0 ? p / work / 1e6 : 0)
             }'
 done
 echo
 echo "per worker Mpkt/s: packets / worker CPU seconds in sum, i.e. one worker's rate on a core"
-echo "of its own; N workers on N free cores sustain N times that, up to the reader's rate."
+echo "of its own; N workers on N free cores sustain about N times that."

@@ -18,7 +18,7 @@
 use crate::engine::{Engine, EngineConfig, Health};
 use crate::sink::outputs::Outputs;
 use crate::sink::report::FileReport;
-use crate::source::file::{CaptureFile, Input};
+use crate::source::file::Input;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,15 +83,15 @@ pub fn run(cfg: ReplayConfig, mut outputs: Outputs) -> Outputs {
     let mut published = Instant::now();
     let mut passes = 0u64;
     while cfg.passes.another_after(passes) && !stopped() {
-        let mut engine = Engine::new(cfg.engine.clone(), outputs);
+        let mut engine = Engine::for_files(cfg.engine.clone(), outputs);
         for (input, file) in cfg.inputs.iter().zip(&mut files) {
             if stopped() {
                 break;
             }
-            let mut publish = |engine: &Engine<Outputs>| {
+            let mut publish = |health: &dyn Fn() -> Health| {
                 if published.elapsed() >= HEALTH_EVERY {
                     if let Some(m) = &metrics {
-                        m.health(&before.then(&engine.health()));
+                        m.health(&before.then(&health()));
                     }
                     published = Instant::now();
                 }
@@ -117,47 +117,38 @@ fn read(
     file: &mut FileReport,
     progress: bool,
     engine: &mut Engine<Outputs>,
-    publish: &mut dyn FnMut(&Engine<Outputs>),
+    publish: &mut dyn FnMut(&dyn Fn() -> Health),
 ) {
-    let mut packets = 0u64;
-    let result = CaptureFile::open(input).and_then(|mut capture| {
-        let bar = progress_bar(progress, &capture);
-        let r = capture.for_each_batch(&mut |batch, offset| {
-            let before = packets;
-            packets += batch.len() as u64;
-            if before / 8192 != packets / 8192 {
-                bar.set_position(offset);
-                let secs = bar.elapsed().as_secs_f64().max(1e-3);
-                let rate = packets as f64 / secs;
-                bar.set_message(format!("{packets} packets, {rate:.0} packets/s"));
-            }
-            if before / 1024 != packets / 1024 {
-                publish(engine);
-            }
-            engine.packets(batch);
-        });
-        bar.finish_and_clear();
-        r
+    let bar = progress_bar(progress, input);
+    let (packets, result) = engine.read_input(input, &mut |p| {
+        bar.set_position(p.offset);
+        let secs = bar.elapsed().as_secs_f64().max(1e-3);
+        let rate = p.packets as f64 / secs;
+        bar.set_message(format!("{} packets, {rate:.0} packets/s", p.packets));
+        publish(p.health);
     });
-    // A file shorter than 1024 packets publishes nothing above (fixtures, in a loop).
-    publish(engine);
+    bar.finish_and_clear();
     file.packets += packets;
     if let Err(e) = result {
         file.error.get_or_insert_with(|| e.to_string());
     }
 }
 
-fn progress_bar(enabled: bool, file: &CaptureFile) -> ProgressBar {
+fn progress_bar(enabled: bool, input: &Input) -> ProgressBar {
     if !enabled || !io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = match file.size() {
+    let size = match input {
+        Input::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+        Input::Stdin => None,
+    };
+    let bar = match size {
         Some(size) => ProgressBar::new(size),
         None => ProgressBar::no_length(),
     };
     let template = format!(
         "{} {{bar:30}} {{bytes}}/{{total_bytes}} {{binary_bytes_per_sec}} {{msg}} eta {{eta}}",
-        file.name()
+        input.name()
     );
     if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);

@@ -1,5 +1,5 @@
-//! Everything on one thread (`--workers 0`), one worker thread or several: the same records
-//! (order aside) and the same metrics.
+//! Everything on one thread (`--workers 0` and `1`), or workers taking turns reading (2 and
+//! more): the same records (order aside) and the same metrics.
 
 mod common;
 
@@ -44,7 +44,7 @@ fn replay(workers: &str) -> (Vec<String>, String) {
 fn worker_threads_give_what_one_thread_gives() {
     let (inline_records, inline_metrics) = replay("0");
     assert!(inline_records.len() > 50);
-    for workers in ["1", "4"] {
+    for workers in ["1", "2", "3", "4"] {
         let (records, metrics) = replay(workers);
         assert_eq!(inline_records, records, "--workers {workers}");
         assert_eq!(inline_metrics, metrics, "--workers {workers}");

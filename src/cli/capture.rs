@@ -1,7 +1,7 @@
 //! `mailtap capture`: an interface in, sessions out as they close, until a signal.
 
 #[cfg(feature = "live")]
-use super::common::{create, trust, workers, write_atomically, Sinks};
+use super::common::{create, trust, workers, write_atomically, Reader, Sinks};
 use super::common::{fail, Common};
 #[cfg(feature = "live")]
 use mailtap::config::PortMap;
@@ -115,7 +115,7 @@ pub(crate) fn run(args: CaptureArgs) -> ExitCode {
         }
     };
     let ports = PortMap::new(&args.common.ports);
-    let workers = workers(args.common.workers);
+    let workers = workers(args.common.workers, Reader::OwnThread);
     let cfg = LiveRun {
         capture: LiveOptions {
             interface: args.interface,

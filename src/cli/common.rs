@@ -42,9 +42,11 @@ pub(crate) struct Common {
         env = "MAILTAP_METRICS_FILE"
     )]
     pub(crate) metrics_file: Option<PathBuf>,
-    /// Worker threads (default: the number of cores minus one). Packets are read and decoded
-    /// on a thread of their own; 0 runs reading and analysis on one thread (the least CPU,
-    /// the lowest rate; the default on one core).
+    /// Worker threads. replay: the workers take turns reading the file and share the decoding
+    /// and the analysis, so N workers use N cores (default: the number of cores; 0 and 1 run
+    /// everything on one thread). capture: the capture thread reads and decodes, and N workers
+    /// analyse beside it (default: the number of cores minus one; 0 runs everything on the
+    /// capture thread, the default on one core).
     #[arg(long, value_name = "N", env = "MAILTAP_WORKERS", value_parser = clap::value_parser!(u16).range(0..=256))]
     pub(crate) workers: Option<u16>,
     /// Serve the metrics and the server inventory over HTTP on ADDR (`:PORT` is every
@@ -176,13 +178,26 @@ pub(crate) fn serve(
     }
 }
 
-/// `--workers`, or by default one per core but one, which reads and decodes (on one core:
-/// none, everything on that core's one thread).
-pub(crate) fn workers(n: Option<u16>) -> usize {
+/// Who reads the packets, which decides how many workers make use of the cores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reader {
+    /// replay: the workers take turns; one per core.
+    Workers,
+    /// capture: a thread of its own, which takes a core; one worker per other core (on one
+    /// core: none, everything on that core's one thread).
+    #[cfg_attr(not(feature = "live"), allow(dead_code))]
+    OwnThread,
+}
+
+/// `--workers`, or by default as many as the cores allow beside the reader.
+pub(crate) fn workers(n: Option<u16>, reader: Reader) -> usize {
     n.map_or_else(
         || {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            cores - 1
+            match reader {
+                Reader::Workers => cores,
+                Reader::OwnThread => cores - 1,
+            }
         },
         usize::from,
     )

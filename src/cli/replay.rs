@@ -1,6 +1,8 @@
 //! `mailtap replay`: files in, a report out.
 
-use super::common::{fail, open_log, serve, trust, workers, write_atomically, Common, Sinks};
+use super::common::{
+    fail, open_log, serve, trust, workers, write_atomically, Common, Reader, Sinks,
+};
 use clap::ValueEnum;
 use mailtap::config::PortMap;
 use mailtap::engine::EngineConfig;
@@ -94,7 +96,7 @@ pub(crate) fn run(args: ReplayArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let workers = workers(args.common.workers);
+    let workers = workers(args.common.workers, Reader::Workers);
     let cfg = ReplayConfig {
         inputs,
         engine: EngineConfig {

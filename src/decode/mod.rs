@@ -80,9 +80,16 @@ impl Skip {
     }
 }
 
+/// The most of a frame that is decoded: an IP packet carries at most 64 KiB, and the link
+/// headers before it are a few dozen bytes, so this is more than any IP packet (segmentation
+/// offload's merged frames included). The rest of a larger frame is treated as cut by the snap
+/// length. The bound lets the engine copy frames into fixed-size blocks (`engine::chunk`).
+pub const MAX_FRAME: usize = 256 * 1024;
+
 /// Decode one captured frame: link layer, IP, TCP, then the port check.
 pub fn decode<'a>(packet: &Packet<'a>, ports: &PortMap) -> Result<Segment<'a>, Skip> {
-    let ip_packet = link::strip(packet.link, packet.data)?;
+    let frame = packet.data.get(..MAX_FRAME).unwrap_or(packet.data);
+    let ip_packet = link::strip(packet.link, frame)?;
     let ip = ip::parse(ip_packet)?;
     tcp::parse(ip, ports)
 }

@@ -1,16 +1,26 @@
 //! The packet path: source → decode → dispatch → worker (flow table → session) → sink.
 //!
 //! Each connection belongs to exactly one worker, chosen by a symmetric hash of its endpoints,
-//! and the worker owns its flows outright: the per-packet path takes no lock. With workers
-//! (`workers` ≥ 1), each runs on its own thread: the caller's thread reads and decodes (to
-//! find the worker) and hands the segments over in recycled batches, and every finished
+//! and the worker owns its flows outright: the per-packet path takes no lock. Every finished
 //! connection travels over one channel to a single sink thread, so sinks need neither locks
-//! nor merging. With `workers` = 0 everything runs on the caller's thread: the least CPU, but
-//! reading, analysis and output take turns. Either way the sink sees the same records and
-//! counts; only their order differs (and with one worker, not even that).
+//! nor merging. How packets reach the workers depends on who reads them:
+//!
+//! - [`Engine::new`] (live capture, `parallel.rs`): the caller's thread reads and decodes (to
+//!   find the worker) and hands the segments over in recycled batches, each worker on its
+//!   own thread.
+//! - [`Engine::for_files`] (replay, `ring/`): the workers take turns reading the file
+//!   themselves and share the decoding, so nothing runs on the caller's thread.
+//!
+//! With `workers` = 0 (or 1, for files) everything runs on the caller's thread: reading,
+//! analysis and output take turns. Either way the sink sees the same records and counts; only
+//! their order differs.
 
+mod chunk;
 mod decoder;
 mod parallel;
+mod ring;
+mod slot;
+mod threads;
 mod worker;
 
 pub use decoder::{packet_result_label, Decoder, PACKET_RESULTS};
@@ -22,8 +32,10 @@ use crate::flow::table::{CloseReason, FlowInfo};
 use crate::record::SessionRecord;
 use crate::session::tls::TlsContext;
 use crate::session::Session;
+use crate::source::file::{CaptureFile, Input, SourceError};
 use crate::source::{Packet, Timestamp};
 use parallel::Parallel;
+use ring::Ring;
 use std::sync::Arc;
 
 /// What the sensor counted about itself: packets by result, reassembly and flow counters.
@@ -74,6 +86,15 @@ pub struct Finished {
     pub record: Option<SessionRecord>,
 }
 
+/// How far [`Engine::read_input`] has read a file.
+pub struct ReadProgress<'a> {
+    pub packets: u64,
+    /// Bytes of the file read.
+    pub offset: u64,
+    /// The engine's health now (for live metrics during a long replay).
+    pub health: &'a dyn Fn() -> Health,
+}
+
 /// Where finished connections go. Runs on one thread; owned by the engine until it finishes.
 pub trait Sink: Send + 'static {
     fn finished(&mut self, f: Finished);
@@ -97,6 +118,7 @@ pub struct Engine<S: Sink> {
 enum Mode<S: Sink> {
     Inline(Box<Inline<S>>),
     Threads(Parallel<S>),
+    Ring(Ring<S>),
 }
 
 impl<S: Sink> Engine<S> {
@@ -109,10 +131,60 @@ impl<S: Sink> Engine<S> {
         Engine { mode }
     }
 
+    /// An engine for reading capture files ([`read_input`](Self::read_input)): with two
+    /// workers or more, they take turns reading the file themselves (see `ring.rs`), instead
+    /// of a reader thread decoding for them, so `N` workers use `N` cores. One worker is the
+    /// caller's thread (as 0 is).
+    pub fn for_files(cfg: EngineConfig, sink: S) -> Self {
+        let mode = if cfg.workers <= 1 {
+            Mode::Inline(Box::new(Inline::new(cfg, sink)))
+        } else {
+            Mode::Ring(Ring::new(cfg, sink))
+        };
+        Engine { mode }
+    }
+
+    /// Every packet of `input`, until its end or the first block that cannot be read. Returns
+    /// how many packets there were, and the error if one stopped the file. `progress` is
+    /// called now and then, and once at the end.
+    pub fn read_input(
+        &mut self,
+        input: &Input,
+        progress: &mut dyn FnMut(ReadProgress<'_>),
+    ) -> (u64, Result<(), SourceError>) {
+        if let Mode::Ring(r) = &mut self.mode {
+            return r.read_input(input, progress);
+        }
+        let mut file = match CaptureFile::open(input) {
+            Ok(file) => file,
+            Err(e) => return (0, Err(e)),
+        };
+        let mut packets = 0u64;
+        let result = file.for_each_batch(&mut |batch, offset| {
+            let before = packets;
+            packets += batch.len() as u64;
+            self.packets(batch);
+            if before / 1024 != packets / 1024 {
+                progress(ReadProgress {
+                    packets,
+                    offset,
+                    health: &|| self.health(),
+                });
+            }
+        });
+        progress(ReadProgress {
+            packets,
+            offset: file.offset(),
+            health: &|| self.health(),
+        });
+        (packets, result)
+    }
+
     pub fn packet(&mut self, p: &Packet<'_>) {
         match &mut self.mode {
             Mode::Inline(i) => i.packet(p),
             Mode::Threads(t) => t.packet(p),
+            Mode::Ring(r) => r.packets(std::slice::from_ref(p)),
         }
     }
 
@@ -122,6 +194,7 @@ impl<S: Sink> Engine<S> {
         match &mut self.mode {
             Mode::Inline(i) => i.packets(batch),
             Mode::Threads(t) => t.packets(batch),
+            Mode::Ring(r) => r.packets(batch),
         }
     }
 
@@ -130,6 +203,7 @@ impl<S: Sink> Engine<S> {
         match &mut self.mode {
             Mode::Inline(i) => i.tick(now),
             Mode::Threads(t) => t.tick(now),
+            Mode::Ring(r) => r.tick(now),
         }
     }
 
@@ -138,6 +212,7 @@ impl<S: Sink> Engine<S> {
         match &self.mode {
             Mode::Inline(i) => i.health(),
             Mode::Threads(t) => t.health(),
+            Mode::Ring(r) => r.health(),
         }
     }
 
@@ -146,6 +221,7 @@ impl<S: Sink> Engine<S> {
         match self.mode {
             Mode::Inline(i) => i.finish(),
             Mode::Threads(t) => t.finish(),
+            Mode::Ring(r) => r.finish(),
         }
     }
 }

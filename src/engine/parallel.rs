@@ -9,6 +9,8 @@
 //! also carry packet time, and every worker gets a batch at least once per second of packet
 //! time, so idle flows expire on every worker alike.
 
+use super::slot::Slot;
+use super::threads::{self, named};
 use super::{lane_of, Decoder, EngineConfig, Finished, Health, Lane, Sink};
 use crate::decode::Segment;
 use crate::source::{Packet, Timestamp};
@@ -26,17 +28,6 @@ const BATCHES_PER_WORKER: usize = 8;
 /// Finished connections queued for the sink thread.
 const FINISHED_QUEUE: usize = 4096;
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-/// Looks at an empty channel before a worker sleeps.
-const SPINS: usize = 64;
-
-#[derive(Clone, Copy)]
-struct Slot {
-    ts: Timestamp,
-    /// The segment with an empty payload: its payload is `start..start + len` of the bytes.
-    seg: Segment<'static>,
-    start: usize,
-    len: usize,
-}
 
 #[derive(Default)]
 struct Batch {
@@ -65,15 +56,7 @@ impl Batch {
     fn push(&mut self, ts: Timestamp, seg: &Segment<'_>) {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(seg.payload);
-        self.slots.push(Slot {
-            ts,
-            seg: Segment {
-                payload: &[],
-                ..*seg
-            },
-            start,
-            len: seg.payload.len(),
-        });
+        self.slots.push(Slot::new(ts, seg, start));
     }
 
     fn clear(&mut self) {
@@ -104,13 +87,11 @@ impl LaneHandle {
                 // The sink thread only goes away when the engine is finishing.
                 let _ = done.send(f);
             };
-            while let Some(mut batch) = next(&rx) {
+            while let Some(mut batch) = threads::recv(&rx) {
                 for s in &batch.slots {
-                    let payload = batch.bytes.get(s.start..s.start + s.len);
-                    let seg = Segment {
-                        payload: payload.unwrap_or_default(),
-                        ..s.seg
-                    };
+                    let (start, len) = s.range();
+                    let payload = batch.bytes.get(start..start + len);
+                    let seg = s.segment(payload.unwrap_or_default());
                     lane.segment(s.ts, &seg, &mut out);
                 }
                 lane.tick(batch.now, &mut out);
@@ -157,17 +138,12 @@ pub(super) struct Parallel<S: Sink> {
 }
 
 impl<S: Sink> Parallel<S> {
-    pub(super) fn new(cfg: EngineConfig, mut sink: S) -> Self {
+    pub(super) fn new(cfg: EngineConfig, sink: S) -> Self {
         let (done_tx, done_rx) = bounded::<Finished>(FINISHED_QUEUE);
         let lanes = (0..cfg.workers)
             .map(|i| LaneHandle::spawn(&cfg, i, done_tx.clone()))
             .collect();
-        let sink = named("sink".to_owned(), move || {
-            for f in done_rx {
-                sink.finished(f);
-            }
-            sink
-        });
+        let sink = threads::sink(sink, done_rx);
         Parallel {
             decoder: Decoder::new(cfg.ports),
             lanes,
@@ -227,47 +203,16 @@ impl<S: Sink> Parallel<S> {
 
     pub(super) fn finish(mut self) -> (S, Health) {
         self.tick(self.last_ts);
-        let mut threads = Vec::new();
+        let mut workers = Vec::new();
         for lane in std::mem::take(&mut self.lanes) {
+            // Its channel closed, the worker ends once it has emptied it.
             drop(lane.tx);
-            threads.push((lane.thread, lane.health));
+            workers.push((lane.thread, lane.health));
         }
-        let mut health = Health {
+        let health = Health {
             packets: self.decoder.counts(),
             ..Health::default()
         };
-        for (thread, h) in threads {
-            if let Err(panic) = thread.join() {
-                std::panic::resume_unwind(panic);
-            }
-            health.merge(&h.lock().unwrap_or_else(PoisonError::into_inner));
-        }
-        match self.sink.join() {
-            Ok(sink) => (sink, health),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+        threads::join(workers, health, self.sink)
     }
-}
-
-/// The next batch, or `None` once the channel is closed. A worker that runs dry looks again a
-/// few times, yielding its core, before it sleeps: batches come every few tens of
-/// microseconds, and waking a sleeping thread costs the reader a system call each time.
-fn next<T>(rx: &Receiver<T>) -> Option<T> {
-    for _ in 0..SPINS {
-        match rx.try_recv() {
-            Ok(b) => return Some(b),
-            Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
-            Err(crossbeam_channel::TryRecvError::Empty) => std::thread::yield_now(),
-        }
-    }
-    rx.recv().ok()
-}
-
-/// `std::thread::spawn` with a name. Like `spawn`, it panics when the system cannot start a
-/// thread: that happens at startup, before any packet, and nothing can run without it.
-fn named<T: Send + 'static>(name: String, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(f)
-        .unwrap_or_else(|e| panic!("cannot start a thread: {e}"))
 }

@@ -116,7 +116,7 @@ fn looks_like_capture(path: &Path) -> bool {
 
 /// How to read packet times and link types in the current part of the file.
 #[derive(Debug)]
-enum Clock {
+pub(super) enum Clock {
     Unknown,
     Legacy {
         link: Linktype,
@@ -132,7 +132,7 @@ enum Clock {
 
 /// How a classic pcap file lays out its record headers (the file header says).
 #[derive(Clone, Copy, Debug)]
-enum LegacyFormat {
+pub(super) enum LegacyFormat {
     LittleEndian,
     BigEndian,
     /// Alexey Kuznetsov's "modified" pcap: 8 more bytes per record.
@@ -140,7 +140,7 @@ enum LegacyFormat {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Interface {
+pub(super) struct Interface {
     link: Linktype,
     /// Timestamp units per second.
     resolution: u64,
@@ -156,6 +156,8 @@ pub struct CaptureFile {
     /// Bytes of the file consumed so far: the offset of the next block.
     offset: u64,
     size: Option<u64>,
+    /// The allocation of the last batch (see `recycle`).
+    spare: Vec<Packet<'static>>,
 }
 
 impl CaptureFile {
@@ -181,6 +183,17 @@ impl CaptureFile {
         reader: impl Read + Send + 'static,
         size: Option<u64>,
     ) -> Result<Self, SourceError> {
+        Self::from_reader_at(name, reader, size, 0)
+    }
+
+    /// A capture that goes on from byte `offset` of a file: `reader` gives its file header,
+    /// then the file from `offset` (see `split.rs`). Offsets in errors are the file's.
+    pub(super) fn from_reader_at(
+        name: String,
+        reader: impl Read + Send + 'static,
+        size: Option<u64>,
+        offset: u64,
+    ) -> Result<Self, SourceError> {
         let reader = create_reader(BUFFER, reader).map_err(|e| match e {
             PcapError::Eof | PcapError::Incomplete(_) | PcapError::HeaderNotRecognized => {
                 SourceError::NotACapture { name: name.clone() }
@@ -194,13 +207,20 @@ impl CaptureFile {
             name,
             reader,
             clock: Clock::Unknown,
-            offset: 0,
+            // The file header, read first, brings it to `offset` (0 stays 0: a whole file).
+            offset: offset.saturating_sub(LEGACY_HEADER),
             size,
+            spare: Vec::with_capacity(BATCH),
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Bytes of the file read so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
 
     /// The file's size, when it is a file.
@@ -223,72 +243,80 @@ impl CaptureFile {
 
     /// Hand the packets over in batches of up to [`BATCH`], each with the file offset reached
     /// after it, until the end of the file or the first block that cannot be read (the packets
-    /// before that block have all been handed over). A batch is a run of packet blocks read
-    /// straight from the buffer; any other block, and every error, goes through the reader one
-    /// block at a time.
+    /// before that block have all been handed over).
     pub fn for_each_batch(
         &mut self,
         on_batch: &mut dyn FnMut(&[Packet<'_>], u64),
     ) -> Result<(), SourceError> {
+        while self.next_batch(usize::MAX, on_batch)? {}
+        Ok(())
+    }
+
+    /// One step of [`for_each_batch`](Self::for_each_batch), for a reader that stops between
+    /// batches: at most one batch, of up to [`BATCH`] packets and no more packets once their
+    /// captured bytes reach `budget` (at least one packet, though). `false` at the end of the
+    /// file. A batch is a run of packet blocks read straight from the buffer; any other block,
+    /// and every error, goes through the reader one block at a time.
+    pub fn next_batch(
+        &mut self,
+        budget: usize,
+        on_batch: &mut dyn FnMut(&[Packet<'_>], u64),
+    ) -> Result<bool, SourceError> {
         // Its allocation is reused for every batch (see `recycle`).
-        let mut spare: Vec<Packet<'static>> = Vec::with_capacity(BATCH);
-        loop {
-            let mut batch = recycle(std::mem::take(&mut spare));
-            let data = self.reader.data();
-            let mut used = 0;
-            while batch.len() < BATCH {
-                let Some((len, p)) = data
-                    .get(used..)
-                    .and_then(|rest| packet_block(&self.clock, rest))
-                else {
-                    break;
-                };
-                used += len;
-                batch.push(p);
-            }
-            if !batch.is_empty() {
-                self.offset += used as u64;
-                on_batch(&batch, self.offset);
-                spare = recycle(batch);
-                self.reader.consume_noshift(used);
-                continue;
-            }
-            spare = recycle(batch);
-            if let Some(len) = short_ng_block(&self.clock, self.reader.data()) {
-                let what = format!("block length {len}, less than its {NG_BLOCK_MIN} fixed bytes");
-                return Err(corrupt(&self.name, self.offset, what));
-            }
-            let stop = match self.reader.next() {
-                Ok((len, block)) => {
-                    let packet = accept(&mut self.clock, block)
-                        .map_err(|what| corrupt(&self.name, self.offset, what))?;
-                    self.offset += len as u64;
-                    if let Some(p) = packet {
-                        on_batch(&[p], self.offset);
-                    }
-                    // `consume` would move the unread half of the buffer to its start each
-                    // time half of it is read (copying every byte once more: a third of the
-                    // cost of reading); `refill` moves only the partial block left at the end.
-                    self.reader.consume_noshift(len);
-                    continue;
-                }
-                // The error borrows the reader's buffer: reduce it to what decides the next step.
-                Err(e) => Stop::from(e),
+        let mut batch = recycle(std::mem::take(&mut self.spare));
+        let data = self.reader.data();
+        let (mut used, mut bytes) = (0, 0);
+        while batch.len() < BATCH && bytes < budget {
+            let Some((len, p)) = data
+                .get(used..)
+                .and_then(|rest| packet_block(&self.clock, rest))
+            else {
+                break;
             };
-            match stop {
-                Stop::Eof => return Ok(()),
-                Stop::Incomplete if self.reader.reader_exhausted() => return Err(self.truncated()),
-                Stop::Incomplete => self.refill()?,
-                Stop::BufferTooSmall => self.grow()?,
-                Stop::UnexpectedEof => return Err(self.truncated()),
-                Stop::Read => {
-                    return Err(SourceError::Read {
-                        name: self.name.clone(),
-                        offset: self.offset,
-                    })
+            used += len;
+            bytes += p.data.len();
+            batch.push(p);
+        }
+        if !batch.is_empty() {
+            self.offset += used as u64;
+            on_batch(&batch, self.offset);
+            self.spare = recycle(batch);
+            self.reader.consume_noshift(used);
+            return Ok(true);
+        }
+        self.spare = recycle(batch);
+        if let Some(len) = short_ng_block(&self.clock, self.reader.data()) {
+            let what = format!("block length {len}, less than its {NG_BLOCK_MIN} fixed bytes");
+            return Err(corrupt(&self.name, self.offset, what));
+        }
+        let stop = match self.reader.next() {
+            Ok((len, block)) => {
+                let packet = accept(&mut self.clock, block)
+                    .map_err(|what| corrupt(&self.name, self.offset, what))?;
+                self.offset += len as u64;
+                if let Some(p) = packet {
+                    on_batch(&[p], self.offset);
                 }
-                Stop::Corrupt(what) => return Err(corrupt(&self.name, self.offset, what)),
+                // `consume` would move the unread half of the buffer to its start each time
+                // half of it is read (copying every byte once more: a third of the cost of
+                // reading); `refill` moves only the partial block left at the end.
+                self.reader.consume_noshift(len);
+                return Ok(true);
             }
+            // The error borrows the reader's buffer: reduce it to what decides the next step.
+            Err(e) => Stop::from(e),
+        };
+        match stop {
+            Stop::Eof => Ok(false),
+            Stop::Incomplete if self.reader.reader_exhausted() => Err(self.truncated()),
+            Stop::Incomplete => self.refill().map(|()| true),
+            Stop::BufferTooSmall => self.grow().map(|()| true),
+            Stop::UnexpectedEof => Err(self.truncated()),
+            Stop::Read => Err(SourceError::Read {
+                name: self.name.clone(),
+                offset: self.offset,
+            }),
+            Stop::Corrupt(what) => Err(corrupt(&self.name, self.offset, what)),
         }
     }
 
@@ -429,6 +457,36 @@ fn packet_block<'a>(clock: &Clock, data: &'a [u8]) -> Option<(usize, Packet<'a>)
     // A packet the clock cannot place (an undescribed interface) is the reader's to report.
     let packet = read_packet(clock, block).ok()??;
     Some((len, packet))
+}
+
+/// The size of a classic pcap file header.
+const LEGACY_HEADER: u64 = 24;
+
+/// The clock of a classic pcap file header, and whether its records are big-endian; `None`
+/// for anything else (pcapng, the "modified" format, garbage).
+pub(super) fn legacy_header(bytes: &[u8]) -> Option<(Clock, bool)> {
+    let (_, h) = pcap_parser::pcap::parse_pcap_header(bytes).ok()?;
+    if h.is_modified_format() {
+        return None;
+    }
+    let mut clock = Clock::Unknown;
+    accept(&mut clock, PcapBlockOwned::LegacyHeader(h)).ok()?;
+    let big_endian = matches!(
+        clock,
+        Clock::Legacy {
+            format: LegacyFormat::BigEndian,
+            ..
+        }
+    );
+    Some((clock, big_endian))
+}
+
+/// The packet in a classic pcap record, read with the file header's clock.
+pub(super) fn read_legacy_record<'a>(
+    clock: &Clock,
+    record: pcap_parser::LegacyPcapBlock<'a>,
+) -> Option<Packet<'a>> {
+    read_packet(clock, PcapBlockOwned::Legacy(record)).ok()?
 }
 
 /// Update the clock from header blocks; turn packet blocks into packets.

@@ -9,6 +9,7 @@ pub mod file;
 pub mod filter;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod split;
 
 pub use pcap_parser::Linktype;
 
@@ -70,6 +71,17 @@ pub struct Packet<'a> {
     /// The captured bytes (at most the snap length).
     pub data: &'a [u8],
     /// The frame's length on the wire; more than `data.len()` when the snap length cut it.
+    pub wire_len: u32,
+}
+
+/// A captured frame inside a buffer it does not borrow: its bytes are `start..start + len`
+/// of that buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame {
+    pub ts: Timestamp,
+    pub link: Linktype,
+    pub start: usize,
+    pub len: usize,
     pub wire_len: u32,
 }
 

@@ -1,0 +1,193 @@
+//! A run of captured frames copied out of the source's buffer into one block of bytes, to be
+//! shared (read-only, behind an `Arc`) by every worker.
+//!
+//! The reader copies whole frames without looking at them: one `memcpy` each out of a buffer
+//! that is still in the core's cache. Decoding happens on the workers. A chunk is allocated
+//! once at its full size and reused, so filling it allocates nothing.
+
+use crate::decode::MAX_FRAME;
+use crate::source::file::BATCH;
+use crate::source::split::{FRONT, PIECE};
+use crate::source::{Frame, Packet, Timestamp};
+
+/// Bytes after which a chunk is sent: big enough that hand-offs are rare (one per few hundred
+/// frames), small enough that several fit in a core's cache.
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Frames after which a chunk is sent (small frames fill it before the bytes do).
+const CHUNK_FRAMES: usize = 1024;
+
+/// Aligned to two cache lines (the unit the CPU prefetches in pairs): the reader fills one
+/// chunk while workers read others, and chunks small enough to share a line would make each of
+/// the reader's writes evict it from the workers' caches.
+#[derive(Clone, Debug)]
+#[repr(align(128))]
+pub(super) struct Chunk {
+    /// Only ever grows (to its capacity), so that it is zeroed once in its life.
+    bytes: Vec<u8>,
+    /// Where the next pushed frame goes.
+    fill: usize,
+    frames: Vec<Frame>,
+    /// Packet time reached by the reader when the chunk was sent: workers expire idle flows up
+    /// to it even when none of the chunk's packets is theirs.
+    pub(super) now: Timestamp,
+}
+
+impl Chunk {
+    pub(super) fn new() -> Self {
+        Chunk {
+            // Room for one more frame of the largest size once `CHUNK_BYTES` is nearly
+            // reached; or for a piece of a split file and the record cut before it.
+            bytes: Vec::with_capacity((CHUNK_BYTES + MAX_FRAME).max(FRONT + PIECE)),
+            fill: 0,
+            // A batch of the file reader may start just below the limit.
+            frames: Vec::with_capacity(CHUNK_FRAMES + BATCH),
+            now: Timestamp::ZERO,
+        }
+    }
+
+    /// Copy `p` in: at most [`MAX_FRAME`] bytes of it, all that decoding reads. A chunk takes
+    /// no more once full (a whole batch of the file reader, at most, when it was not), so this
+    /// never grows it.
+    pub(super) fn push(&mut self, p: &Packet<'_>) {
+        let data = p.data.get(..MAX_FRAME).unwrap_or(p.data);
+        let start = self.fill;
+        let end = start + data.len();
+        if self.bytes.len() < end {
+            self.bytes.resize(end, 0);
+        }
+        if let Some(to) = self.bytes.get_mut(start..end) {
+            to.copy_from_slice(data);
+        }
+        self.fill = end;
+        self.frames.push(Frame {
+            ts: p.ts,
+            link: p.link,
+            start,
+            len: data.len(),
+            wire_len: p.wire_len,
+        });
+    }
+
+    /// Captured bytes that may still be pushed before the chunk is full.
+    pub(super) fn room(&self) -> usize {
+        CHUNK_BYTES.saturating_sub(self.fill)
+    }
+
+    pub(super) fn is_full(&self) -> bool {
+        self.fill >= CHUNK_BYTES || self.frames.len() >= CHUNK_FRAMES
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.fill = 0;
+        self.frames.clear();
+    }
+
+    /// The whole buffer, to read a piece of a split file into (see `source::split`), and the
+    /// frames, to frame it into. Not with [`push`](Self::push) in the same chunk.
+    pub(super) fn piece(&mut self) -> (&mut [u8], &mut Vec<Frame>) {
+        if self.bytes.len() < FRONT + PIECE {
+            self.bytes.resize(FRONT + PIECE, 0);
+        }
+        (&mut self.bytes, &mut self.frames)
+    }
+
+    /// The latest time of its frames.
+    pub(super) fn latest(&self) -> Timestamp {
+        self.frames.iter().map(|f| f.ts).max().unwrap_or_default()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// The frames, in the order they were pushed.
+    pub(super) fn packets(&self) -> impl Iterator<Item = Packet<'_>> {
+        self.frames.iter().map(|f| Packet {
+            ts: f.ts,
+            link: f.link,
+            data: self.bytes.get(f.start..f.start + f.len).unwrap_or_default(),
+            wire_len: f.wire_len,
+        })
+    }
+
+    /// Where `part` (a slice of one of this chunk's frames) starts in the chunk's bytes, so that
+    /// it can be found again from the chunk alone.
+    pub(super) fn offset_of(&self, part: &[u8]) -> Option<usize> {
+        let start = (part.as_ptr() as usize).checked_sub(self.bytes.as_ptr() as usize)?;
+        (start.checked_add(part.len())? <= self.bytes.len()).then_some(start)
+    }
+
+    /// `len` bytes at `start`, as [`offset_of`](Self::offset_of) found them.
+    pub(super) fn bytes(&self, start: usize, len: usize) -> &[u8] {
+        start
+            .checked_add(len)
+            .and_then(|end| self.bytes.get(start..end))
+            .unwrap_or_default()
+    }
+
+    #[cfg(test)]
+    fn capacity(&self) -> (usize, usize) {
+        (self.bytes.capacity(), self.frames.capacity())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::source::Linktype;
+
+    fn packet(data: &[u8], wire_len: u32) -> Packet<'_> {
+        Packet {
+            ts: Timestamp::from_secs(7),
+            link: Linktype::ETHERNET,
+            data,
+            wire_len,
+        }
+    }
+
+    #[test]
+    fn frames_come_back_as_pushed() {
+        let mut c = Chunk::new();
+        c.push(&packet(b"first", 5));
+        c.push(&packet(b"", 60));
+        c.push(&packet(b"third frame", 1500));
+        let back: Vec<(Vec<u8>, u32)> =
+            c.packets().map(|p| (p.data.to_vec(), p.wire_len)).collect();
+        assert_eq!(
+            back,
+            [
+                (b"first".to_vec(), 5),
+                (Vec::new(), 60),
+                (b"third frame".to_vec(), 1500)
+            ]
+        );
+        assert!(c.packets().all(|p| p.ts == Timestamp::from_secs(7)));
+        c.clear();
+        assert_eq!(c.packets().count(), 0);
+    }
+
+    #[test]
+    fn filling_to_full_never_grows_it() {
+        let mut c = Chunk::new();
+        let before = c.capacity();
+        let big = vec![0xab; MAX_FRAME + 1000];
+        let mut pushed = 0;
+        while !c.is_full() {
+            c.push(&packet(&big, 70_000));
+            pushed += 1;
+        }
+        assert_eq!(c.capacity(), before);
+        // Each frame is cut to what decoding reads.
+        assert_eq!(pushed, 1);
+        assert_eq!(c.packets().next().map(|p| p.data.len()), Some(MAX_FRAME));
+
+        let mut c = Chunk::new();
+        let small = [1u8; 60];
+        while !c.is_full() {
+            c.push(&packet(&small, 60));
+        }
+        assert_eq!(c.packets().count(), CHUNK_FRAMES);
+        assert_eq!(c.capacity(), before);
+    }
+}
