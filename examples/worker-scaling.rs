@@ -1,10 +1,10 @@
 //! The analysis stage alone, on 1, 2, ... threads: how mailtap's workers scale when nothing
 //! else competes for the cores.
 //!
-//! `mailtap replay` reads and decodes on one thread and analyses on the workers, so on a
-//! small machine the reader takes a core the workers would need, and on a big one the reader's
-//! own rate caps the total (README "Performance"). This measures the other factor on its own:
-//! the capture is read into memory and decoded once, untimed, each segment going to its
+//! `mailtap replay` has its workers read, decode and analyse, each its share (README
+//! "Performance"); this measures the analysis on its own, the largest share and the one whose
+//! scaling depends on how evenly connections spread over the workers: the capture is read
+//! into memory and decoded once, untimed, each segment going to its
 //! worker by the engine's own symmetric hash ([`lane_of`]); then N threads, each a [`Worker`]
 //! with the mail session as handler (flow table, reassembly, SMTP/IMAP/POP3, TLS, certificate
 //! checks, the record of every connection), process their share at once, timed from the start
@@ -15,7 +15,7 @@
 //! ```
 //!
 //! Prints, per worker count: wall seconds, mail packets/s, and the speed-up over one worker.
-//! Non-mail packets are left out (they cost the reader, not the workers).
+//! Non-mail packets are left out (they cost reading and decoding, not the analysis).
 
 use mailtap::config::{Limits, PortMap};
 use mailtap::decode::{decode, Segment};

@@ -1,18 +1,16 @@
-//! A run of captured frames copied out of the source's buffer into one block of bytes, to be
-//! shared (read-only, behind an `Arc`) by every worker.
-//!
-//! The reader copies whole frames without looking at them: one `memcpy` each out of a buffer
-//! that is still in the core's cache. Decoding happens on the workers. A chunk is allocated
-//! once at its full size and reused, so filling it allocates nothing.
+//! A run of captured frames in one block of bytes, shared (read-only, behind an `Arc`) by
+//! every worker: a piece of a split file read straight into it, or frames copied in from
+//! another source's buffer (one `memcpy` each, while the buffer is still in the core's cache).
+//! A chunk is allocated once at its full size and reused, so filling it allocates nothing.
 
 use crate::decode::MAX_FRAME;
 use crate::source::file::BATCH;
 use crate::source::split::{FRONT, PIECE};
 use crate::source::{Frame, Packet, Timestamp};
 
-/// Bytes after which a chunk is sent: big enough that hand-offs are rare (one per few hundred
-/// frames), small enough that several fit in a core's cache.
-const CHUNK_BYTES: usize = 256 * 1024;
+/// Bytes after which a chunk of copied frames is sent: with room for one more frame of the
+/// largest size, as much as a piece of a split file and the room before it.
+const CHUNK_BYTES: usize = FRONT + PIECE - MAX_FRAME;
 /// Frames after which a chunk is sent (small frames fill it before the bytes do).
 const CHUNK_FRAMES: usize = 1024;
 
@@ -22,7 +20,7 @@ const CHUNK_FRAMES: usize = 1024;
 #[derive(Clone, Debug)]
 #[repr(align(128))]
 pub(super) struct Chunk {
-    /// Only ever grows (to its capacity), so that it is zeroed once in its life.
+    /// Its full size from the start, never grown or zeroed again.
     bytes: Vec<u8>,
     /// Where the next pushed frame goes.
     fill: usize,
@@ -35,9 +33,11 @@ pub(super) struct Chunk {
 impl Chunk {
     pub(super) fn new() -> Self {
         Chunk {
-            // Room for one more frame of the largest size once `CHUNK_BYTES` is nearly
-            // reached; or for a piece of a split file and the record cut before it.
-            bytes: Vec::with_capacity((CHUNK_BYTES + MAX_FRAME).max(FRONT + PIECE)),
+            // A piece of a split file and the room for the block cut before it; or copied
+            // frames up to `CHUNK_BYTES` and one more of the largest size. Zeroed memory fresh
+            // from the allocator is not touched until written: the room before a piece costs
+            // only the pages a cut block is copied into.
+            bytes: vec![0; FRONT + PIECE],
             fill: 0,
             // A batch of the file reader may start just below the limit.
             frames: Vec::with_capacity(CHUNK_FRAMES + BATCH),
@@ -52,9 +52,6 @@ impl Chunk {
         let data = p.data.get(..MAX_FRAME).unwrap_or(p.data);
         let start = self.fill;
         let end = start + data.len();
-        if self.bytes.len() < end {
-            self.bytes.resize(end, 0);
-        }
         if let Some(to) = self.bytes.get_mut(start..end) {
             to.copy_from_slice(data);
         }
@@ -85,9 +82,6 @@ impl Chunk {
     /// The whole buffer, to read a piece of a split file into (see `source::split`), and the
     /// frames, to frame it into. Not with [`push`](Self::push) in the same chunk.
     pub(super) fn piece(&mut self) -> (&mut [u8], &mut Vec<Frame>) {
-        if self.bytes.len() < FRONT + PIECE {
-            self.bytes.resize(FRONT + PIECE, 0);
-        }
         (&mut self.bytes, &mut self.frames)
     }
 

@@ -115,7 +115,7 @@ fn looks_like_capture(path: &Path) -> bool {
 }
 
 /// How to read packet times and link types in the current part of the file.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) enum Clock {
     Unknown,
     Legacy {
@@ -186,13 +186,14 @@ impl CaptureFile {
         Self::from_reader_at(name, reader, size, 0)
     }
 
-    /// A capture that goes on from byte `offset` of a file: `reader` gives its file header,
-    /// then the file from `offset` (see `split.rs`). Offsets in errors are the file's.
+    /// A capture that goes on in the middle of a file (see `split.rs`): `reader` gives the
+    /// blocks that set the clock there, then the file from where they bring the offset, when
+    /// it starts at `base`. Offsets in errors are the file's.
     pub(super) fn from_reader_at(
         name: String,
         reader: impl Read + Send + 'static,
         size: Option<u64>,
-        offset: u64,
+        base: u64,
     ) -> Result<Self, SourceError> {
         let reader = create_reader(BUFFER, reader).map_err(|e| match e {
             PcapError::Eof | PcapError::Incomplete(_) | PcapError::HeaderNotRecognized => {
@@ -207,8 +208,7 @@ impl CaptureFile {
             name,
             reader,
             clock: Clock::Unknown,
-            // The file header, read first, brings it to `offset` (0 stays 0: a whole file).
-            offset: offset.saturating_sub(LEGACY_HEADER),
+            offset: base,
             size,
             spare: Vec::with_capacity(BATCH),
         })
@@ -420,7 +420,7 @@ const NG_SIMPLE_PACKET: u32 = 3;
 /// from the reader: a classic pcap record, or a pcapng enhanced or simple packet block in the
 /// current section. Anything else (a header block, a short or bad block, a cut one) is `None`,
 /// and the reader handles it, so state changes and errors have one path.
-fn packet_block<'a>(clock: &Clock, data: &'a [u8]) -> Option<(usize, Packet<'a>)> {
+pub(super) fn packet_block<'a>(clock: &Clock, data: &'a [u8]) -> Option<(usize, Packet<'a>)> {
     let block = match clock {
         Clock::Unknown => return None,
         Clock::Legacy { format, .. } => {
@@ -459,9 +459,6 @@ fn packet_block<'a>(clock: &Clock, data: &'a [u8]) -> Option<(usize, Packet<'a>)
     Some((len, packet))
 }
 
-/// The size of a classic pcap file header.
-const LEGACY_HEADER: u64 = 24;
-
 /// The clock of a classic pcap file header, and whether its records are big-endian; `None`
 /// for anything else (pcapng, the "modified" format, garbage).
 pub(super) fn legacy_header(bytes: &[u8]) -> Option<(Clock, bool)> {
@@ -481,16 +478,11 @@ pub(super) fn legacy_header(bytes: &[u8]) -> Option<(Clock, bool)> {
     Some((clock, big_endian))
 }
 
-/// The packet in a classic pcap record, read with the file header's clock.
-pub(super) fn read_legacy_record<'a>(
-    clock: &Clock,
-    record: pcap_parser::LegacyPcapBlock<'a>,
-) -> Option<Packet<'a>> {
-    read_packet(clock, PcapBlockOwned::Legacy(record)).ok()?
-}
-
 /// Update the clock from header blocks; turn packet blocks into packets.
-fn accept<'a>(clock: &mut Clock, block: PcapBlockOwned<'a>) -> Result<Option<Packet<'a>>, String> {
+pub(super) fn accept<'a>(
+    clock: &mut Clock,
+    block: PcapBlockOwned<'a>,
+) -> Result<Option<Packet<'a>>, String> {
     match block {
         PcapBlockOwned::LegacyHeader(h) => {
             let format = if h.is_modified_format() {
@@ -605,6 +597,7 @@ fn packet(ts: Timestamp, link: Linktype, data: &[u8], caplen: u32, origlen: u32)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::testdata::ng_section;
 
     /// A little-endian, microsecond classic pcap (Ethernet) holding `frames`.
     fn classic_pcap(frames: &[&[u8]]) -> Vec<u8> {
@@ -697,62 +690,6 @@ mod tests {
             matches!(r, Err(SourceError::Truncated { offset, .. }) if offset == whole),
             "{r:?}"
         );
-    }
-
-    /// A pcapng block: type, total length, body (padded to 4), total length again.
-    fn ng_block(out: &mut Vec<u8>, big_endian: bool, kind: u32, body: &[u8]) {
-        let u32_bytes = |v: u32| {
-            if big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let padded = body.len().next_multiple_of(4);
-        let total = u32::try_from(12 + padded).unwrap();
-        out.extend_from_slice(&u32_bytes(kind));
-        out.extend_from_slice(&u32_bytes(total));
-        out.extend_from_slice(body);
-        out.resize(out.len() + padded - body.len(), 0);
-        out.extend_from_slice(&u32_bytes(total));
-    }
-
-    /// A section in the given byte order: its header, one Ethernet interface, `frames` as
-    /// enhanced packet blocks.
-    fn ng_section(out: &mut Vec<u8>, big_endian: bool, frames: &[Vec<u8>]) {
-        let u32_bytes = |v: u32| {
-            if big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let u16_bytes = |v: u16| {
-            if big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let mut shb = u32_bytes(0x1a2b_3c4d).to_vec();
-        shb.extend_from_slice(&u16_bytes(1));
-        shb.extend_from_slice(&u16_bytes(0));
-        shb.extend_from_slice(&[0xff; 8]);
-        ng_block(out, big_endian, 0x0a0d_0d0a, &shb);
-        let mut idb = u16_bytes(1).to_vec();
-        idb.extend_from_slice(&[0, 0]);
-        idb.extend_from_slice(&u32_bytes(65535));
-        ng_block(out, big_endian, 1, &idb);
-        for (i, f) in frames.iter().enumerate() {
-            let len = u32::try_from(f.len()).unwrap();
-            let mut epb = u32_bytes(0).to_vec();
-            epb.extend_from_slice(&u32_bytes(0));
-            epb.extend_from_slice(&u32_bytes(u32::try_from(i).unwrap()));
-            epb.extend_from_slice(&u32_bytes(len));
-            epb.extend_from_slice(&u32_bytes(len));
-            epb.extend_from_slice(f);
-            ng_block(out, big_endian, 6, &epb);
-        }
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub mod filter;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod split;
+#[cfg(test)]
+mod testdata;
 
 pub use pcap_parser::Linktype;
 

@@ -2,10 +2,10 @@
 //! sink runs on a thread of its own.
 //!
 //! The file is a token passed around the workers in a ring; chunk `k` of the replay is read
-//! by worker `k mod N`. A classic pcap file is read in pieces (`source::split`): each worker
-//! reads its next piece ahead of its turn, in parallel with the others, and the token only
-//! carries where the records are; the holder walks the record headers of its piece (a few
-//! nanoseconds per record) and passes the token on. Any other capture goes through the
+//! by worker `k mod N`. A capture file (classic pcap or pcapng) is read in pieces
+//! (`source::split`): each worker reads its next piece ahead of its turn, in parallel with the
+//! others, and the token only carries where the blocks are; the holder walks the block
+//! headers of its piece (a few nanoseconds per block) and passes the token on. Any other capture goes through the
 //! whole-file reader, and the holder copies a chunk of its packets out of the reader's
 //! buffer before it passes the token on. Either way, what is serial is the least it can be,
 //! and decoding, analysis and outputs run on all workers at once. (A reader thread that
@@ -69,7 +69,7 @@ struct Cursor {
 
 /// How the file is being read.
 enum Source {
-    /// A classic pcap file in pieces, each read by the worker whose turn it is to frame it
+    /// A capture file in pieces, each read by the worker whose turn it is to frame it
     /// (or read ahead, see [`Worker::read_ahead`]).
     Split {
         split: Arc<SplitPcap>,

@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 /// What reading a turn's chunk came to, before the token moves on.
 enum Outcome {
-    /// A piece of a split file, as framed, and the file offset reached.
-    Piece(Framed, Arc<SplitPcap>, u64),
+    /// A piece of a split file, as framed; the whole-file reader that goes on after it, if
+    /// framing stopped; and the file offset reached.
+    Piece(Framed, Option<Result<CaptureFile, SourceError>>, u64),
     /// The whole-file reader: `Ok(true)` while the file goes on.
     Whole(Result<bool, SourceError>),
 }
@@ -172,9 +173,14 @@ impl Worker {
                 if framed == Framed::More {
                     *piece += 1;
                 }
+                // The whole-file reader goes on from there, from the next turn.
+                let read_on = match framed {
+                    Framed::ReadOn(at) => Some(split.read_on(framing, at)),
+                    _ => None,
+                };
                 let offset = framing.offset();
-                split_now = Some((Arc::clone(&split), *piece));
-                (chunk, Piece(framed, split, offset))
+                split_now = Some((split, *piece));
+                (chunk, Piece(framed, read_on, offset))
             }
             Source::File(file) => {
                 let mut chunk = self.free_chunk();
@@ -185,18 +191,17 @@ impl Worker {
         };
         let outcome = match outcome {
             Whole(outcome) => outcome,
-            Piece(framed, split, offset) => {
+            Piece(framed, read_on, offset) => {
                 token.cursor.last_ts = token.cursor.last_ts.max(chunk.latest());
                 self.shared.progress.offset.store(offset, Ordering::Relaxed);
-                match framed {
-                    Framed::More => Ok(true),
-                    Framed::End => Ok(false),
-                    // The whole-file reader goes on from there, from the next turn.
-                    Framed::ReadOn(at) => split.read_on(at).map(|file| {
+                match (framed, read_on) {
+                    (_, Some(read_on)) => read_on.map(|file| {
                         token.source = Source::File(file);
                         split_now = None;
                         true
                     }),
+                    (Framed::End, None) => Ok(false),
+                    (_, None) => Ok(true),
                 }
             }
         };
@@ -269,7 +274,7 @@ impl Worker {
         };
         let (buf, frames) = Arc::make_mut(&mut chunk).piece();
         let framed = match read {
-            Some(n) => framing.frame(split, buf, n, k + 1 >= split.pieces(), frames),
+            Some(n) => framing.frame(buf, n, k + 1 >= split.pieces(), frames),
             None => Framed::ReadOn(framing.offset()),
         };
         (chunk, framed)
