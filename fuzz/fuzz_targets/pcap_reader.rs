@@ -11,7 +11,7 @@ use std::io::Cursor;
 
 fuzz_target!(|input: &[u8]| {
     let size = input.len() as u64;
-    let Ok(mut file) = CaptureFile::from_reader("fuzz".into(), Cursor::new(input.to_vec()), None)
+    let Ok(mut file) = CaptureFile::from_reader("fuzz".into(), Cursor::new(input.to_vec()))
     else {
         return;
     };

@@ -39,7 +39,8 @@ impl Chunk {
             // only the pages a cut block is copied into.
             bytes: vec![0; FRONT + PIECE],
             fill: 0,
-            // A batch of the file reader may start just below the limit.
+            // A batch of the file reader may start just below the limit. A piece of small
+            // packets holds more (up to 4,000 or so); the list grows to it once and keeps it.
             frames: Vec::with_capacity(CHUNK_FRAMES + BATCH),
             now: Timestamp::ZERO,
         }
@@ -99,7 +100,7 @@ impl Chunk {
         self.frames.iter().map(|f| Packet {
             ts: f.ts,
             link: f.link,
-            data: self.bytes.get(f.start..f.start + f.len).unwrap_or_default(),
+            data: self.bytes(f.start, f.len),
             wire_len: f.wire_len,
         })
     }

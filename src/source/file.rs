@@ -155,7 +155,6 @@ pub struct CaptureFile {
     clock: Clock,
     /// Bytes of the file consumed so far: the offset of the next block.
     offset: u64,
-    size: Option<u64>,
     /// The allocation of the last batch (see `recycle`).
     spare: Vec<Packet<'static>>,
 }
@@ -164,26 +163,24 @@ impl CaptureFile {
     pub fn open(input: &Input) -> Result<Self, SourceError> {
         let name = input.name();
         match input {
-            Input::Stdin => Self::from_reader(name, io::stdin(), None),
+            Input::Stdin => Self::from_reader(name, io::stdin()),
             Input::Path(p) => {
                 let f = File::open(p).map_err(|source| SourceError::Open {
                     name: name.clone(),
                     source,
                 })?;
-                let size = f.metadata().ok().map(|m| m.len());
-                Self::from_reader(name, f, size)
+                Self::from_reader(name, f)
             }
         }
     }
 
     /// A capture read from any byte source (a socket, an in-memory buffer in tests and fuzz
-    /// targets); `name` is what errors call it, `size` what progress is measured against.
+    /// targets); `name` is what errors call it.
     pub fn from_reader(
         name: String,
         reader: impl Read + Send + 'static,
-        size: Option<u64>,
     ) -> Result<Self, SourceError> {
-        Self::from_reader_at(name, reader, size, 0)
+        Self::from_reader_at(name, reader, 0)
     }
 
     /// A capture that goes on in the middle of a file (see `split.rs`): `reader` gives the
@@ -192,7 +189,6 @@ impl CaptureFile {
     pub(super) fn from_reader_at(
         name: String,
         reader: impl Read + Send + 'static,
-        size: Option<u64>,
         base: u64,
     ) -> Result<Self, SourceError> {
         let reader = create_reader(BUFFER, reader).map_err(|e| match e {
@@ -209,23 +205,13 @@ impl CaptureFile {
             reader,
             clock: Clock::Unknown,
             offset: base,
-            size,
             spare: Vec::with_capacity(BATCH),
         })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// Bytes of the file read so far.
     pub fn offset(&self) -> u64 {
         self.offset
-    }
-
-    /// The file's size, when it is a file.
-    pub fn size(&self) -> Option<u64> {
-        self.size
     }
 
     /// Hand every packet to `on_packet` (with the file offset reached), until the end of the
@@ -389,8 +375,18 @@ fn corrupt(name: &str, offset: u64, what: String) -> SourceError {
 }
 
 /// A pcapng block's type and both its length fields: the least a block total length can be.
-const NG_BLOCK_MIN: u32 = 12;
-const NG_SECTION_HEADER: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+pub(super) const NG_BLOCK_MIN: u32 = 12;
+pub(super) const NG_SECTION_HEADER: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// The 32-bit number at `at` of `data`, in the given byte order.
+pub(super) fn word_at(data: &[u8], at: usize, big_endian: bool) -> Option<u32> {
+    let bytes: [u8; 4] = data.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(if big_endian {
+        u32::from_be_bytes(bytes)
+    } else {
+        u32::from_le_bytes(bytes)
+    })
+}
 
 /// The total length of the next pcapng block, when it is shorter than [`NG_BLOCK_MIN`].
 /// pcap-parser 0.17 checks this only against each block type's own header size, which for some
@@ -399,16 +395,11 @@ fn short_ng_block(clock: &Clock, data: &[u8]) -> Option<u32> {
     let Clock::Ng { big_endian, .. } = clock else {
         return None;
     };
-    let (kind, len) = (data.get(..4)?, data.get(4..8)?.try_into().ok()?);
-    if kind == NG_SECTION_HEADER {
+    if data.get(..4)? == NG_SECTION_HEADER {
         // In the byte order of the new section, which it declares itself; checked by the parser.
         return None;
     }
-    let len = if *big_endian {
-        u32::from_be_bytes(len)
-    } else {
-        u32::from_le_bytes(len)
-    };
+    let len = word_at(data, 4, *big_endian)?;
     (len < NG_BLOCK_MIN).then_some(len)
 }
 
@@ -433,13 +424,10 @@ pub(super) fn packet_block<'a>(clock: &Clock, data: &'a [u8]) -> Option<(usize, 
             (data.len() - rest.len(), PcapBlockOwned::Legacy(b))
         }
         Clock::Ng { big_endian, .. } => {
-            let head: [u8; 4] = data.get(..4)?.try_into().ok()?;
-            let len: [u8; 4] = data.get(4..8)?.try_into().ok()?;
-            let (kind, len) = if *big_endian {
-                (u32::from_be_bytes(head), u32::from_be_bytes(len))
-            } else {
-                (u32::from_le_bytes(head), u32::from_le_bytes(len))
-            };
+            let (kind, len) = (
+                word_at(data, 0, *big_endian)?,
+                word_at(data, 4, *big_endian)?,
+            );
             // pcap-parser panics below 12 bytes (see `short_ng_block`); the reader reports it.
             if !matches!(kind, NG_ENHANCED_PACKET | NG_SIMPLE_PACKET) || len < NG_BLOCK_MIN {
                 return None;
@@ -459,23 +447,16 @@ pub(super) fn packet_block<'a>(clock: &Clock, data: &'a [u8]) -> Option<(usize, 
     Some((len, packet))
 }
 
-/// The clock of a classic pcap file header, and whether its records are big-endian; `None`
-/// for anything else (pcapng, the "modified" format, garbage).
-pub(super) fn legacy_header(bytes: &[u8]) -> Option<(Clock, bool)> {
+/// The clock of a classic pcap file header; `None` for anything else (pcapng, the "modified"
+/// format, garbage).
+pub(super) fn legacy_header(bytes: &[u8]) -> Option<Clock> {
     let (_, h) = pcap_parser::pcap::parse_pcap_header(bytes).ok()?;
     if h.is_modified_format() {
         return None;
     }
     let mut clock = Clock::Unknown;
     accept(&mut clock, PcapBlockOwned::LegacyHeader(h)).ok()?;
-    let big_endian = matches!(
-        clock,
-        Clock::Legacy {
-            format: LegacyFormat::BigEndian,
-            ..
-        }
-    );
-    Some((clock, big_endian))
+    Some(clock)
 }
 
 /// Update the clock from header blocks; turn packet blocks into packets.
@@ -620,7 +601,7 @@ mod tests {
     }
 
     fn read_all(bytes: Vec<u8>) -> Result<Vec<(Timestamp, Vec<u8>)>, SourceError> {
-        let mut file = CaptureFile::from_reader("mem".into(), io::Cursor::new(bytes), None)?;
+        let mut file = CaptureFile::from_reader("mem".into(), io::Cursor::new(bytes))?;
         let mut seen = Vec::new();
         file.for_each(&mut |p, _| seen.push((p.ts, p.data.to_vec())))?;
         Ok(seen)
@@ -656,8 +637,8 @@ mod tests {
 
     /// Every batch, read from memory, and how reading ended.
     fn read_batches(bytes: Vec<u8>) -> (Batches, Result<(), SourceError>) {
-        let mut file = CaptureFile::from_reader("mem".into(), io::Cursor::new(bytes), None)
-            .expect("a capture");
+        let mut file =
+            CaptureFile::from_reader("mem".into(), io::Cursor::new(bytes)).expect("a capture");
         let mut batches = Vec::new();
         let r = file.for_each_batch(&mut |b, offset| {
             batches.push((b.iter().map(|p| p.data.to_vec()).collect(), offset));

@@ -17,7 +17,8 @@
 
 use super::file::Input;
 use super::file::{
-    accept, legacy_header, packet_block, CaptureFile, Clock, LegacyFormat, SourceError,
+    accept, legacy_header, packet_block, word_at, CaptureFile, Clock, LegacyFormat, SourceError,
+    NG_BLOCK_MIN, NG_SECTION_HEADER,
 };
 use super::Frame;
 use pcap_parser::pcapng::{parse_block_be, parse_block_le, Block};
@@ -25,7 +26,6 @@ use pcap_parser::PcapBlockOwned;
 use std::fs::File;
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 
 /// Bytes in a piece: a few hundred packets, small enough to stay in a core's cache from the
 /// read to the decode.
@@ -36,14 +36,12 @@ pub const PIECE: usize = 256 * 1024;
 /// more memory with 2 workers, for no speed.
 pub const FRONT: usize = 64 * 1024 + 16;
 const LEGACY_HEADER: usize = 24;
-const NG_SECTION_HEADER: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 /// The byte-order magic of a pcapng section header, as written big-endian.
 const NG_BYTE_ORDER_BE: [u8; 4] = [0x1a, 0x2b, 0x3c, 0x4d];
 const NG_BYTE_ORDER_LE: [u8; 4] = [0x4d, 0x3c, 0x2b, 0x1a];
 
 /// A capture file open for split reading.
 pub struct SplitPcap {
-    path: PathBuf,
     name: String,
     file: File,
     size: u64,
@@ -73,11 +71,10 @@ impl SplitPcap {
             // The section header is the first block of the first piece.
             (0, Clock::Unknown, Vec::new())
         } else {
-            let (clock, _) = legacy_header(&header)?;
+            let clock = legacy_header(&header)?;
             (LEGACY_HEADER as u64, clock, header.to_vec())
         };
         Some(SplitPcap {
-            path: path.clone(),
             name: input.name(),
             file,
             size: meta.len(),
@@ -85,14 +82,6 @@ impl SplitPcap {
             clock,
             prefix,
         })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub fn size(&self) -> u64 {
-        self.size
     }
 
     /// How many pieces the file has.
@@ -129,13 +118,15 @@ impl SplitPcap {
             name: self.name.clone(),
             source,
         };
-        let mut file = File::open(&self.path).map_err(open_error)?;
+        // The same open file (not the path again, which may name another file by now); the
+        // pieces are read with `pread`, which does not use its position.
+        let mut file = self.file.try_clone().map_err(open_error)?;
         file.seek(SeekFrom::Start(offset)).map_err(open_error)?;
         let prefix = framing.prefix.clone();
         // The prefix is read first and brings the reader's offset to `offset`.
         let base = offset.saturating_sub(prefix.len() as u64);
         let rest = Cursor::new(prefix).chain(file);
-        CaptureFile::from_reader_at(self.name.clone(), rest, Some(self.size), base)
+        CaptureFile::from_reader_at(self.name.clone(), rest, base)
     }
 }
 
@@ -242,43 +233,35 @@ impl Framing {
 
     /// The length of the block that starts `rest`, from its header.
     fn block_len(&self, rest: &[u8]) -> BlockLen {
-        let word = |at: usize| -> Option<[u8; 4]> { rest.get(at..at + 4)?.try_into().ok() };
-        let number = |bytes: [u8; 4], big_endian: bool| {
-            let n = if big_endian {
-                u32::from_be_bytes(bytes)
-            } else {
-                u32::from_le_bytes(bytes)
-            };
-            usize::try_from(n).unwrap_or(usize::MAX)
-        };
-        let ng_len = |big_endian: bool| match word(4).map(|w| number(w, big_endian)) {
+        let len = |at: usize, big_endian: bool, header: u32, least: u32| match word_at(
+            rest, at, big_endian,
+        ) {
             None => BlockLen::Short,
-            // Type, length and length again: no block is shorter.
-            Some(n) if n < 12 => BlockLen::Bad,
-            Some(n) => BlockLen::Of(n),
-        };
-        match &self.clock {
-            Clock::Legacy { format, .. } => match word(8) {
-                None => BlockLen::Short,
-                Some(caplen) => {
-                    let big_endian = matches!(format, LegacyFormat::BigEndian);
-                    let header = if matches!(format, LegacyFormat::Modified) {
-                        24
-                    } else {
-                        16
-                    };
-                    BlockLen::Of(number(caplen, big_endian).saturating_add(header))
-                }
-            },
-            Clock::Unknown | Clock::Ng { .. } if word(0) == Some(NG_SECTION_HEADER) => {
-                match word(8) {
-                    None => BlockLen::Short,
-                    Some(NG_BYTE_ORDER_BE) => ng_len(true),
-                    Some(NG_BYTE_ORDER_LE) => ng_len(false),
-                    Some(_) => BlockLen::Bad,
-                }
+            Some(n) if n < least => BlockLen::Bad,
+            Some(n) => {
+                BlockLen::Of(usize::try_from(n.saturating_add(header)).unwrap_or(usize::MAX))
             }
-            Clock::Ng { big_endian, .. } => ng_len(*big_endian),
+        };
+        // The section header declares its own byte order.
+        let section = rest.get(..4) == Some(&NG_SECTION_HEADER[..]);
+        match &self.clock {
+            // The captured length, after the record header.
+            Clock::Legacy { format, .. } => {
+                let big_endian = matches!(format, LegacyFormat::BigEndian);
+                let header = if matches!(format, LegacyFormat::Modified) {
+                    24
+                } else {
+                    16
+                };
+                len(8, big_endian, header, 0)
+            }
+            Clock::Unknown | Clock::Ng { .. } if section => match rest.get(8..12) {
+                None => BlockLen::Short,
+                Some(order) if order == NG_BYTE_ORDER_BE => len(4, true, 0, NG_BLOCK_MIN),
+                Some(order) if order == NG_BYTE_ORDER_LE => len(4, false, 0, NG_BLOCK_MIN),
+                Some(_) => BlockLen::Bad,
+            },
+            Clock::Ng { big_endian, .. } => len(4, *big_endian, 0, NG_BLOCK_MIN),
             Clock::Unknown => BlockLen::Bad,
         }
     }

@@ -5,9 +5,9 @@
 //! by worker `k mod N`. A capture file (classic pcap or pcapng) is read in pieces
 //! (`source::split`): each worker reads its next piece ahead of its turn, in parallel with the
 //! others, and the token only carries where the blocks are; the holder walks the block
-//! headers of its piece (a few nanoseconds per block) and passes the token on. Any other capture goes through the
-//! whole-file reader, and the holder copies a chunk of its packets out of the reader's
-//! buffer before it passes the token on. Either way, what is serial is the least it can be,
+//! headers of its piece (a few nanoseconds per block) and passes the token on. Any other
+//! capture goes through the whole-file reader, and the holder copies a chunk of its packets
+//! out of the reader's buffer before it passes the token on. Either way, what is serial is the least it can be,
 //! and decoding, analysis and outputs run on all workers at once. (A reader thread that
 //! decodes for the workers, as live capture has, needs a core of its own, and became the
 //! limit at about one all-mail worker.)
@@ -67,6 +67,23 @@ struct Cursor {
     last_flush: Timestamp,
 }
 
+impl Cursor {
+    /// A second of packet time has passed since the last chunk that ended on one: the chunk
+    /// being filled ends now, so that idle flows expire on time on every worker.
+    fn due(&self) -> bool {
+        self.last_ts.since(self.last_flush) >= FLUSH_EVERY
+    }
+
+    /// `chunk` is complete: it takes the packet time reached, and gets the next number.
+    fn seal(&mut self, chunk: &mut Chunk) {
+        if self.due() {
+            self.last_flush = self.last_ts;
+        }
+        chunk.now = self.last_ts;
+        self.chunks += 1;
+    }
+}
+
 /// How the file is being read.
 enum Source {
     /// A capture file in pieces, each read by the worker whose turn it is to frame it
@@ -84,7 +101,7 @@ enum Source {
 /// The file being read, with where the reading is; held by one worker at a time.
 struct Token {
     source: Source,
-    /// Which `read_file` call the file is, so that pieces read ahead for an earlier file are
+    /// Which `read_input` call the file is, so that pieces read ahead for an earlier file are
     /// not taken for this one's.
     file: u64,
     cursor: Cursor,
@@ -128,6 +145,11 @@ struct Shared {
 }
 
 impl Shared {
+    /// The turn channel of the worker that reads or decodes chunk number `chunk`.
+    fn turn_of(&self, chunk: usize) -> Option<&Sender<Turn>> {
+        self.turns.get(chunk % self.turns.len().max(1))
+    }
+
     /// A free chunk without waiting, if there is one or one may still be made.
     fn try_chunk(&self, pool: &mut Vec<Arc<Chunk>>) -> Option<Arc<Chunk>> {
         while let Ok(c) = self.returned.1.try_recv() {
@@ -278,8 +300,7 @@ impl<S: Sink> Ring<S> {
             cursor: self.cursor,
             packets: 0,
         });
-        let workers = self.shared.turns.len().max(1);
-        if let Some(first) = self.shared.turns.get(self.cursor.chunks % workers) {
+        if let Some(first) = self.shared.turn_of(self.cursor.chunks) {
             let _ = first.send(Turn::File(token));
         }
         loop {
@@ -330,20 +351,17 @@ impl<S: Sink> Ring<S> {
                 taken += 1;
                 self.cursor.last_ts = self.cursor.last_ts.max(p.ts);
                 filled.push(p);
-                if filled.is_full() || self.due() {
+                if filled.is_full() || self.cursor.due() {
                     break;
                 }
             }
+            let send = filled.is_full() || self.cursor.due();
             batch = batch.get(taken..).unwrap_or_default();
             self.current = Some(chunk);
-            if self.due() || self.current.as_deref().is_some_and(Chunk::is_full) {
+            if send {
                 self.send_current();
             }
         }
-    }
-
-    fn due(&self) -> bool {
-        self.cursor.last_ts.since(self.cursor.last_flush) >= FLUSH_EVERY
     }
 
     /// Hand the caller's chunk to the worker whose turn it is.
@@ -351,15 +369,11 @@ impl<S: Sink> Ring<S> {
         let Some(mut chunk) = self.current.take() else {
             return;
         };
-        if self.due() {
-            self.cursor.last_flush = self.cursor.last_ts;
-        }
-        Arc::make_mut(&mut chunk).now = self.cursor.last_ts;
-        let workers = self.shared.turns.len().max(1);
-        if let Some(to) = self.shared.turns.get(self.cursor.chunks % workers) {
+        let turn = self.shared.turn_of(self.cursor.chunks);
+        self.cursor.seal(Arc::make_mut(&mut chunk));
+        if let Some(to) = turn {
             let _ = to.send(Turn::Chunk(chunk));
         }
-        self.cursor.chunks += 1;
     }
 
     fn free_chunk(&mut self) -> Arc<Chunk> {

@@ -1,8 +1,6 @@
 //! One worker of the ring: its turns at reading, its decoding, and its connections.
 
-use super::{
-    reclaim, wait, Cursor, FileEnd, Part, Progress, Shared, Slot, Source, Token, Turn, FLUSH_EVERY,
-};
+use super::{reclaim, wait, Cursor, FileEnd, Part, Progress, Shared, Slot, Source, Token, Turn};
 use crate::engine::chunk::Chunk;
 use crate::engine::{lane_of, Decoder, Finished, Health, Lane};
 use crate::source::file::{CaptureFile, SourceError};
@@ -12,15 +10,15 @@ use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// What reading a turn's chunk came to, before the token moves on.
-enum Outcome {
-    /// A piece of a split file, as framed; the whole-file reader that goes on after it, if
-    /// framing stopped; and the file offset reached.
-    Piece(Framed, Option<Result<CaptureFile, SourceError>>, u64),
-    /// The whole-file reader: `Ok(true)` while the file goes on.
-    Whole(Result<bool, SourceError>),
+/// Where the file goes after a turn's chunk.
+enum Step {
+    /// On, with the next turn.
+    More,
+    /// It has ended.
+    End,
+    /// On, with the whole-file reader from where framing stopped.
+    ReadOn(CaptureFile),
 }
-use Outcome::{Piece, Whole};
 
 /// A piece read ahead of the worker's turn to frame it.
 pub(super) struct Ahead {
@@ -32,16 +30,16 @@ pub(super) struct Ahead {
 }
 
 /// Fill `chunk` from the whole-file reader, until it is full, a second of packet time has
-/// passed, or the file ends (`Ok(false)`) or fails.
+/// passed, or the file ends or fails.
 fn fill(
     chunk: &mut Chunk,
     file: &mut CaptureFile,
     cursor: &mut Cursor,
     progress: &Progress,
-) -> Result<bool, SourceError> {
+) -> Result<Step, SourceError> {
     let mut result = Ok(true);
     let mut offset = 0;
-    while !chunk.is_full() && cursor.last_ts.since(cursor.last_flush) < FLUSH_EVERY {
+    while !chunk.is_full() && !cursor.due() {
         let last_ts = &mut cursor.last_ts;
         result = file.next_batch(chunk.room(), &mut |batch: &[Packet<'_>], at| {
             for p in batch {
@@ -57,7 +55,7 @@ fn fill(
     if offset > 0 {
         progress.offset.store(offset, Ordering::Relaxed);
     }
-    result
+    result.map(|more| if more { Step::More } else { Step::End })
 }
 
 /// What a worker thread owns.
@@ -161,8 +159,9 @@ impl Worker {
     /// back to the caller at the end of the file.
     fn read(&mut self, mut token: Box<Token>) -> Arc<Chunk> {
         let file_id = token.file;
-        let mut split_now = None;
-        let (mut chunk, outcome) = match &mut token.source {
+        // The split file and the piece of this worker's next turn, to read ahead.
+        let mut ahead = None;
+        let (mut chunk, step) = match &mut token.source {
             Source::Split {
                 split,
                 framing,
@@ -170,80 +169,57 @@ impl Worker {
             } => {
                 let split = Arc::clone(split);
                 let (chunk, framed) = self.frame_piece(&split, framing, file_id, *piece);
-                if framed == Framed::More {
-                    *piece += 1;
-                }
-                // The whole-file reader goes on from there, from the next turn.
-                let read_on = match framed {
-                    Framed::ReadOn(at) => Some(split.read_on(framing, at)),
-                    _ => None,
+                token.cursor.last_ts = token.cursor.last_ts.max(chunk.latest());
+                let progress = &self.shared.progress;
+                progress.offset.store(framing.offset(), Ordering::Relaxed);
+                let step = match framed {
+                    Framed::More => {
+                        *piece += 1;
+                        // The other workers frame the pieces in between.
+                        ahead = Some((split, *piece + self.shared.turns.len() as u64 - 1));
+                        Ok(Step::More)
+                    }
+                    Framed::End => Ok(Step::End),
+                    Framed::ReadOn(at) => split.read_on(framing, at).map(Step::ReadOn),
                 };
-                let offset = framing.offset();
-                split_now = Some((split, *piece));
-                (chunk, Piece(framed, read_on, offset))
+                (chunk, step)
             }
             Source::File(file) => {
                 let mut chunk = self.free_chunk();
                 let filled = Arc::make_mut(&mut chunk);
-                let outcome = fill(filled, file, &mut token.cursor, &self.shared.progress);
-                (chunk, Whole(outcome))
-            }
-        };
-        let outcome = match outcome {
-            Whole(outcome) => outcome,
-            Piece(framed, read_on, offset) => {
-                token.cursor.last_ts = token.cursor.last_ts.max(chunk.latest());
-                self.shared.progress.offset.store(offset, Ordering::Relaxed);
-                match (framed, read_on) {
-                    (_, Some(read_on)) => read_on.map(|file| {
-                        token.source = Source::File(file);
-                        split_now = None;
-                        true
-                    }),
-                    (Framed::End, None) => Ok(false),
-                    (_, None) => Ok(true),
-                }
+                let step = fill(filled, file, &mut token.cursor, &self.shared.progress);
+                (chunk, step)
             }
         };
         token.packets += chunk.len() as u64;
-        let cursor = &mut token.cursor;
-        if cursor.last_ts.since(cursor.last_flush) >= FLUSH_EVERY {
-            cursor.last_flush = cursor.last_ts;
-        }
-        Arc::make_mut(&mut chunk).now = cursor.last_ts;
-        cursor.chunks += 1;
         self.shared
             .progress
             .packets
             .store(token.packets, Ordering::Relaxed);
-        let more = matches!(outcome, Ok(true));
-        match outcome {
-            Ok(true) => {
-                let workers = self.shared.turns.len().max(1);
-                if let Some(next) = self.shared.turns.get(cursor.chunks % workers) {
-                    // A worker's turn channel holds the one token and at most every chunk:
-                    // this never waits.
-                    let _ = next.send(Turn::File(token));
-                }
+        let next = self.shared.turn_of(token.cursor.chunks + 1);
+        token.cursor.seal(Arc::make_mut(&mut chunk));
+        let result = match step {
+            Ok(Step::More) => None,
+            Ok(Step::ReadOn(file)) => {
+                token.source = Source::File(file);
+                None
             }
-            Ok(false) => {
-                let _ = self.shared.ended.send(FileEnd {
-                    token,
-                    result: Ok(()),
-                });
+            Ok(Step::End) => Some(Ok(())),
+            Err(e) => Some(Err(e)),
+        };
+        match (result, next) {
+            // A worker's turn channel holds the one token and at most every chunk: this
+            // never waits.
+            (None, Some(next)) => {
+                let _ = next.send(Turn::File(token));
             }
-            Err(e) => {
-                let _ = self.shared.ended.send(FileEnd {
-                    token,
-                    result: Err(e),
-                });
+            (None, None) => {}
+            (Some(result), _) => {
+                let _ = self.shared.ended.send(FileEnd { token, result });
             }
         }
-        // This worker's next piece, read while the others frame theirs: the other workers
-        // frame the pieces in between.
-        if let (true, Some((split, next))) = (more, split_now) {
-            let workers = self.shared.turns.len() as u64;
-            self.read_ahead(&split, file_id, next + workers - 1);
+        if let Some((split, k)) = ahead {
+            self.read_ahead(&split, file_id, k);
         }
         chunk
     }
