@@ -11,8 +11,7 @@ use std::io::Cursor;
 
 fuzz_target!(|input: &[u8]| {
     let size = input.len() as u64;
-    let Ok(mut file) = CaptureFile::from_reader("fuzz".into(), Cursor::new(input.to_vec()))
-    else {
+    let Ok(mut file) = CaptureFile::from_reader("fuzz".into(), Cursor::new(input.to_vec())) else {
         return;
     };
     let mut last = 0u64;

@@ -30,8 +30,7 @@ impl Sink for Count {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let Ok(mut file) = CaptureFile::from_reader("fuzz".into(), Cursor::new(input.to_vec()))
-    else {
+    let Ok(mut file) = CaptureFile::from_reader("fuzz".into(), Cursor::new(input.to_vec())) else {
         return;
     };
     let cfg = EngineConfig {
