@@ -75,11 +75,18 @@ fn position(p: &Value) -> (u64, u64) {
     (g["y"].as_u64().unwrap_or(0), g["x"].as_u64().unwrap_or(0))
 }
 
-/// The `mailtap_…` metric names an expression reads, in order of first use.
+/// The `mailtap_…` and `process_…` metric names an expression reads, in order of first use.
 pub fn metric_names(expr: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut rest = expr;
-    while let Some(i) = rest.find("mailtap_") {
+    // mailtap's own metrics, and the standard process metrics it exports beside them.
+    let next = |s: &str| {
+        ["mailtap_", "process_"]
+            .iter()
+            .filter_map(|p| s.find(p))
+            .min()
+    };
+    while let Some(i) = next(rest) {
         let before = rest[..i].chars().next_back();
         let tail = &rest[i..];
         let len = tail

@@ -17,8 +17,10 @@
 use crate::engine::{Engine, EngineConfig, Health, Sink};
 use crate::sink::metrics::{DropSite, Metrics};
 use crate::sink::outputs::Outputs;
+use crate::sink::report::SharedReport;
 use crate::source::{CaptureStats, LiveSource, Timestamp};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How often the loop lets time pass, polls drops and publishes metrics.
@@ -43,6 +45,7 @@ pub fn run<S: LiveSource>(
     stop: &AtomicBool,
 ) -> CaptureOutcome<S::Error> {
     let metrics = outputs.metrics.clone();
+    let report = Arc::clone(&outputs.report);
     let mut engine = Engine::new(engine, outputs);
     let mut clock = LiveClock::default();
     let mut drops = DropWatch::default();
@@ -63,9 +66,11 @@ pub fn run<S: LiveSource>(
             next_housekeeping = Instant::now() + HOUSEKEEPING_EVERY;
             engine.tick(clock.now());
             poll_drops(source, &mut drops, metrics.as_deref());
+            let health = engine.health();
             if let Some(m) = &metrics {
-                publish_metrics(m, &engine.health());
+                publish_metrics(m, &health);
             }
+            publish_report(&report, &health, drops.total());
         }
     };
     poll_drops(source, &mut drops, metrics.as_deref());
@@ -73,6 +78,7 @@ pub fn run<S: LiveSource>(
     if let Some(m) = &metrics {
         publish_metrics(m, &health);
     }
+    publish_report(&report, &health, drops.total());
     CaptureOutcome {
         outputs,
         health,
@@ -113,6 +119,15 @@ pub const DRAIN_AT_MOST: Duration = Duration::from_millis(500);
 /// HTTP endpoint (`/metrics`) serves the same [`Metrics`], so publishing here is all it needs.
 pub fn publish_metrics(metrics: &Metrics, health: &Health) {
     metrics.health(health);
+}
+
+/// The report's health and drop counts, for `/` and `/report.json` (the sessions are added as
+/// they close).
+fn publish_report(report: &SharedReport, health: &Health, dropped: DropDelta) {
+    let mut r = report.lock();
+    r.set_health(health);
+    r.set_capture_dropped(DropSite::Kernel, dropped.kernel);
+    r.set_capture_dropped(DropSite::Interface, dropped.interface);
 }
 
 fn poll_drops<S: LiveSource>(source: &mut S, drops: &mut DropWatch, metrics: Option<&Metrics>) {
@@ -209,17 +224,18 @@ fn describe(d: DropDelta) -> String {
 }
 
 #[cfg(feature = "live")]
-pub use live::{drop_privileges, run_live, LiveRun, PrivilegeError, StartError};
+pub use live::{drop_privileges, look_up, run_live, LiveRun, PrivilegeError, StartError};
 
 #[cfg(feature = "live")]
 mod live {
     use super::{run, CaptureOutcome};
     use crate::engine::EngineConfig;
-    use crate::signals::stop_on_signals;
+    use crate::sink::metrics_file::MetricsFile;
     use crate::sink::outputs::Outputs;
     use crate::source::live::{LiveCapture, LiveError, LiveOptions};
     use nix::unistd::{getegid, geteuid, getgid, getuid, setgid, setgroups, setuid, Uid, User};
-    use std::io;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
 
     /// Everything a live run needs besides its sinks.
     pub struct LiveRun {
@@ -231,13 +247,16 @@ mod live {
         /// listening sockets here (the HTTP endpoint serving `/metrics`), so that a
         /// privileged port works and the process is unprivileged for everything else.
         pub on_capture_open: Option<Box<dyn FnOnce() -> Result<(), String>>>,
+        /// The metrics file, written as `user` from then on: tried as that user before the
+        /// privileges are dropped.
+        pub metrics_file: Option<Arc<MetricsFile>>,
+        /// Set by SIGINT/SIGTERM ([`crate::signals::Signals`]).
+        pub stop: Arc<AtomicBool>,
     }
 
     /// Why a live run did not start.
     #[derive(Debug, thiserror::Error)]
     pub enum StartError {
-        #[error("cannot handle SIGINT/SIGTERM: {0}")]
-        Signals(io::Error),
         #[error(transparent)]
         Capture(#[from] LiveError),
         #[error("{0}")]
@@ -251,13 +270,18 @@ mod live {
         cfg: LiveRun,
         outputs: Outputs,
     ) -> Result<CaptureOutcome<LiveError>, StartError> {
-        let stop = stop_on_signals().map_err(StartError::Signals)?;
         let mut capture = LiveCapture::open(&cfg.capture)?;
         if let Some(hook) = cfg.on_capture_open {
             hook().map_err(StartError::Hook)?;
         }
         let user = match &cfg.user {
-            Some(name) => Some(drop_privileges(name)?),
+            Some(name) => {
+                let user = look_up(name)?;
+                if let Some(file) = &cfg.metrics_file {
+                    writable_as(&user, file)?;
+                }
+                Some(drop_privileges(user)?)
+            }
             None => None,
         };
         eprintln!(
@@ -273,7 +297,7 @@ mod live {
                 .unwrap_or_default(),
             capture.filter()
         );
-        let outcome = run(&mut capture, cfg.engine, outputs, &stop);
+        let outcome = run(&mut capture, cfg.engine, outputs, &cfg.stop);
         let s = outcome.stats;
         eprintln!(
             "mailtap: capture stopped: {} packets received, {} dropped by the kernel, {} by the \
@@ -295,31 +319,72 @@ mod live {
         },
         #[error("--user {0}: the process still has root privileges after dropping them")]
         StillRoot(String),
+        #[error("--user {user}: {message}")]
+        NotWritable { user: String, message: String },
     }
 
-    /// Become `name` for good: no supplementary groups, its group, its user; then check that
+    fn failed<'a>(
+        name: &'a str,
+        step: &'static str,
+    ) -> impl FnOnce(nix::Error) -> PrivilegeError + 'a {
+        move |source| PrivilegeError::Failed {
+            user: name.to_string(),
+            step,
+            source,
+        }
+    }
+
+    pub fn look_up(name: &str) -> Result<User, PrivilegeError> {
+        User::from_name(name)
+            .map_err(failed(name, "looking up the user"))?
+            .ok_or_else(|| PrivilegeError::NoSuchUser(name.to_string()))
+    }
+
+    /// Can `user` write the metrics file? Tried with the file system ids set to the user's
+    /// (and no supplementary groups, as after the drop), then set back: the answer comes
+    /// before root is given up, while the sensor can still stop cleanly.
+    #[cfg(target_os = "linux")]
+    fn writable_as(user: &User, file: &MetricsFile) -> Result<(), PrivilegeError> {
+        use nix::unistd::{setfsgid, setfsuid};
+        setgroups(&[]).map_err(failed(&user.name, "setgroups"))?;
+        let gid = setfsgid(user.gid);
+        let uid = setfsuid(user.uid);
+        let tried = if setfsuid(user.uid) == user.uid && setfsgid(user.gid) == user.gid {
+            file.check_writable().map_err(|e| e.to_string())
+        } else {
+            Err("cannot take on its file system ids".to_string())
+        };
+        setfsuid(uid);
+        setfsgid(gid);
+        tried.map_err(|e| PrivilegeError::NotWritable {
+            user: user.name.clone(),
+            message: format!(
+                "--metrics-file {} cannot be written as this user: {e}",
+                file.path().display()
+            ),
+        })
+    }
+
+    /// Elsewhere the file is tried once the privileges are dropped, at its first write.
+    #[cfg(not(target_os = "linux"))]
+    fn writable_as(_: &User, _: &MetricsFile) -> Result<(), PrivilegeError> {
+        Ok(())
+    }
+
+    /// Become `user` for good: no supplementary groups, its group, its user; then check that
     /// real and effective ids changed and that root cannot be regained. Call it while the
     /// process has one thread (before the engine starts its workers).
-    pub fn drop_privileges(name: &str) -> Result<User, PrivilegeError> {
-        let failed = |step| {
-            move |source| PrivilegeError::Failed {
-                user: name.to_string(),
-                step,
-                source,
-            }
-        };
-        let user = User::from_name(name)
-            .map_err(failed("looking up the user"))?
-            .ok_or_else(|| PrivilegeError::NoSuchUser(name.to_string()))?;
-        setgroups(&[]).map_err(failed("setgroups"))?;
-        setgid(user.gid).map_err(failed("setgid"))?;
-        setuid(user.uid).map_err(failed("setuid"))?;
+    pub fn drop_privileges(user: User) -> Result<User, PrivilegeError> {
+        let name = user.name.clone();
+        setgroups(&[]).map_err(failed(&name, "setgroups"))?;
+        setgid(user.gid).map_err(failed(&name, "setgid"))?;
+        setuid(user.uid).map_err(failed(&name, "setuid"))?;
         let dropped = getuid() == user.uid
             && geteuid() == user.uid
             && getgid() == user.gid
             && getegid() == user.gid;
         if !dropped || (!user.uid.is_root() && setuid(Uid::from_raw(0)).is_ok()) {
-            return Err(PrivilegeError::StillRoot(name.to_string()));
+            return Err(PrivilegeError::StillRoot(name));
         }
         Ok(user)
     }
@@ -332,7 +397,6 @@ mod tests {
     use crate::session::tls::TlsContext;
     use crate::source::{Linktype, Packet};
     use std::convert::Infallible;
-    use std::sync::Arc;
 
     fn stats(dropped: u32, if_dropped: u32) -> CaptureStats {
         CaptureStats {
@@ -460,5 +524,8 @@ mod tests {
         assert_eq!(out.stats.dropped, 1);
         let text = metrics.render();
         assert!(text.contains(r#"mailtap_capture_dropped_packets_total{where="kernel"} 1"#));
+        let view = out.outputs.view();
+        assert_eq!(view.health.capture_dropped["kernel"], 1);
+        assert_eq!(view.lower_bounds[0].reason, "capture_dropped");
     }
 }

@@ -4,7 +4,7 @@
 //! Unknown stays unknown: a TLS 1.3 certificate is encrypted, so whether the session would
 //! have stopped an active attacker is `Unknown`, never `Protected`.
 
-use crate::record::{Encryption, SessionRecord, TlsInfo};
+use crate::record::{CertStatus, Encryption, SessionRecord, TlsInfo};
 
 /// The attacks mailtap judges each session against (the `attack` label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -94,10 +94,11 @@ fn certificate_verdict(tls: &TlsInfo) -> Verdict {
     if tls.resumed {
         return Verdict::Unknown;
     }
-    match tls.certificate.status.as_str() {
-        "valid" => Verdict::Protected,
-        // Encrypted (TLS 1.3) or resumed without a certificate: cannot be judged passively.
-        "hidden" | "" => Verdict::Unknown,
+    match tls.certificate.status {
+        CertStatus::Valid => Verdict::Protected,
+        // Encrypted (TLS 1.3): cannot be judged passively. Partly lost in the capture:
+        // what would decide was never seen.
+        CertStatus::Hidden | CertStatus::Partial => Verdict::Unknown,
         _ => Verdict::Exposed,
     }
 }
@@ -106,6 +107,7 @@ fn certificate_verdict(tls: &TlsInfo) -> Verdict {
 mod tests {
     use super::*;
     use crate::record::test_records::{plaintext_smtp, with_tls};
+    use crate::record::{CertStatus, Version};
 
     fn verdicts(r: &SessionRecord) -> [Verdict; 4] {
         Attack::ALL.map(|a| judge(r, a))
@@ -120,25 +122,61 @@ mod tests {
 
     #[test]
     fn tls13_certificate_hidden_leaves_active_unknown() {
-        let r = with_tls(Encryption::Starttls, "TLSv1.3", true, false, "hidden");
+        let r = with_tls(
+            Encryption::Starttls,
+            Version::TLS13,
+            true,
+            false,
+            CertStatus::Hidden,
+        );
         assert_eq!(verdicts(&r), [P, U, P, E]);
     }
 
     #[test]
     fn valid_certificate_and_pq_group_protect_against_all() {
-        let r = with_tls(Encryption::ImplicitTls, "TLSv1.3", true, true, "valid");
+        let r = with_tls(
+            Encryption::ImplicitTls,
+            Version::TLS13,
+            true,
+            true,
+            CertStatus::Valid,
+        );
         assert_eq!(verdicts(&r), [P, P, P, P]);
     }
 
     #[test]
     fn rsa_key_exchange_with_self_signed_certificate() {
-        let r = with_tls(Encryption::Starttls, "TLSv1.2", false, false, "self_signed");
+        let r = with_tls(
+            Encryption::Starttls,
+            Version::TLS12,
+            false,
+            false,
+            CertStatus::SelfSigned,
+        );
         assert_eq!(verdicts(&r), [P, E, E, E]);
     }
 
     #[test]
+    fn a_certificate_a_gap_hid_cannot_be_judged_for_active() {
+        let r = with_tls(
+            Encryption::Starttls,
+            Version::TLS12,
+            true,
+            false,
+            CertStatus::Partial,
+        );
+        assert_eq!(judge(&r, Attack::Active), U);
+    }
+
+    #[test]
     fn resumed_session_cannot_be_judged_for_active() {
-        let mut r = with_tls(Encryption::Starttls, "TLSv1.2", true, false, "absent");
+        let mut r = with_tls(
+            Encryption::Starttls,
+            Version::TLS12,
+            true,
+            false,
+            CertStatus::Absent,
+        );
         if let Some(t) = r.tls.as_mut() {
             t.resumed = true;
         }

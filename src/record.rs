@@ -1,8 +1,18 @@
 //! [`SessionRecord`]: the one result type. Every sink consumes it; none parses packets.
 //! Its JSON form is a contract (../shared/DESIGN.md): field names and value spellings are fixed.
+//!
+//! TLS values are typed over their code points ([`Version`], [`CipherSuite`], [`Group`],
+//! [`Alert`]) or closed enums ([`KeyExchange`], [`Weakness`], [`CertStatus`]), re-exported here
+//! so that sinks import this module alone. Each has two spellings: the record's (`Serialize`,
+//! `Display`: the registry name, or the code point when the registry does not list it), and
+//! `label()`, a value from a closed set for metrics and tallies, so that no peer chooses how
+//! many there are.
 
 use crate::config::Protocol;
 use crate::session::anomaly::Anomalies;
+pub use crate::session::cert::CertStatus;
+pub use crate::session::cipher::{CipherSuite, Group, KeyExchange, Version, Weakness, OTHER};
+pub use crate::session::tls::Alert;
 use crate::source::Timestamp;
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -76,26 +86,28 @@ pub struct SessionRecord {
 /// What the TLS handshake showed. Filled by the TLS analyzer.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TlsInfo {
-    pub version: Option<String>,
-    pub cipher_suite: Option<String>,
-    pub key_exchange: Option<String>,
-    pub group: Option<String>,
+    pub version: Option<Version>,
+    pub cipher_suite: Option<CipherSuite>,
+    pub key_exchange: Option<KeyExchange>,
+    pub group: Option<Group>,
     pub forward_secret: Option<bool>,
     pub post_quantum: Option<bool>,
     pub server_name: Option<String>,
     pub resumed: bool,
-    pub established: bool,
-    pub alert: Option<String>,
-    pub weaknesses: Vec<String>,
+    /// Whether the handshake completed; null when gaps in the capture hid what would tell.
+    pub established: Option<bool>,
+    pub alert: Option<Alert>,
+    pub weaknesses: Vec<Weakness>,
     pub certificate: CertificateInfo,
     /// JA4 fingerprint of the (first) ClientHello (FoxIO spec), e.g. `t13d1516h2_8daaf6152771_02713d6af862`.
     pub ja4: Option<String>,
 }
 
-/// The server certificate's verdict (TLS 1.3 certificates are encrypted: `hidden`).
+/// The server certificate's verdict (TLS 1.3 certificates are encrypted: `hidden`). The
+/// default is [`CertStatus::Absent`]: no certificate seen.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CertificateInfo {
-    pub status: String,
+    pub status: CertStatus,
     /// The leaf's subject common name, when a certificate was seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject_cn: Option<String>,
@@ -105,6 +117,19 @@ pub struct CertificateInfo {
     /// The leaf's notAfter, RFC 3339 (`2035-01-01T00:00:00Z`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Typed values, not heap strings: the TLS object of a record is a few words plus the
+    /// strings that come from the wire (server name, certificate names, JA4).
+    #[test]
+    fn tls_info_is_small() {
+        let size = std::mem::size_of::<TlsInfo>();
+        assert!(size <= 192, "TlsInfo is {size} bytes");
+    }
 }
 
 #[cfg(test)]
@@ -137,10 +162,10 @@ pub(crate) mod test_records {
 
     pub fn with_tls(
         encryption: Encryption,
-        version: &str,
+        version: Version,
         fs: bool,
         pq: bool,
-        cert: &str,
+        cert: CertStatus,
     ) -> SessionRecord {
         SessionRecord {
             encryption,
@@ -148,15 +173,15 @@ pub(crate) mod test_records {
             cleartext_auth: vec![],
             cleartext_messages: 0,
             tls: Some(TlsInfo {
-                version: Some(version.into()),
-                cipher_suite: Some("TLS_AES_256_GCM_SHA384".into()),
-                key_exchange: Some("ECDHE".into()),
-                group: Some(if pq { "X25519MLKEM768" } else { "x25519" }.into()),
+                version: Some(version),
+                cipher_suite: Some(CipherSuite(0x1302)),
+                key_exchange: Some(KeyExchange::Ecdhe),
+                group: Some(Group::Named(if pq { 0x11ec } else { 29 })),
                 forward_secret: Some(fs),
                 post_quantum: Some(pq),
-                established: true,
+                established: Some(true),
                 certificate: CertificateInfo {
-                    status: cert.into(),
+                    status: cert,
                     ..CertificateInfo::default()
                 },
                 ..TlsInfo::default()

@@ -18,7 +18,10 @@
 use crate::engine::{Engine, EngineConfig, Health};
 use crate::sink::outputs::Outputs;
 use crate::sink::report::FileReport;
+use crate::source::compressed;
 use crate::source::file::Input;
+use crate::source::walk::Skipped;
+use crate::source::TimeSpan;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +59,8 @@ impl Passes {
 
 pub struct ReplayConfig {
     pub inputs: Vec<Input>,
+    /// What the directory walks passed over (for the report's count).
+    pub skipped: Vec<Skipped>,
     pub engine: EngineConfig,
     pub progress: bool,
     pub passes: Passes,
@@ -67,6 +72,8 @@ pub struct ReplayConfig {
 /// Replay every input into `outputs`; they come back with the report filled in.
 pub fn run(cfg: ReplayConfig, mut outputs: Outputs) -> Outputs {
     let metrics = outputs.metrics.clone();
+    // The report so far, as `/` and `/report.json` show it during the replay.
+    let report = Arc::clone(&outputs.report);
     // One entry per input, its packets summed over the passes: the report stays the same size
     // however long the loop runs.
     let mut files: Vec<FileReport> = cfg
@@ -75,28 +82,38 @@ pub fn run(cfg: ReplayConfig, mut outputs: Outputs) -> Outputs {
         .map(|input| FileReport {
             name: input.name(),
             packets: 0,
+            span: None,
             error: None,
+            error_offset: None,
+            compression: None,
         })
         .collect();
+    report.lock().set_files_skipped(&cfg.skipped);
     let stopped = || cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
     let mut before = Health::default();
     let mut published = Instant::now();
     let mut passes = 0u64;
     while cfg.passes.another_after(passes) && !stopped() {
         let mut engine = Engine::for_files(cfg.engine.clone(), outputs);
-        for (input, file) in cfg.inputs.iter().zip(&mut files) {
+        for (i, input) in cfg.inputs.iter().enumerate() {
+            let Some(file) = files.get_mut(i) else {
+                break;
+            };
             if stopped() {
                 break;
             }
             let mut publish = |health: &dyn Fn() -> Health| {
                 if published.elapsed() >= HEALTH_EVERY {
+                    let now = before.then(&health());
                     if let Some(m) = &metrics {
-                        m.health(&before.then(&health()));
+                        m.health(&now);
                     }
+                    report.lock().set_health(&now);
                     published = Instant::now();
                 }
             };
             read(input, file, cfg.progress, &mut engine, &mut publish);
+            report.lock().files.clone_from(&files);
         }
         let (done, health) = engine.finish();
         outputs = done;
@@ -104,10 +121,14 @@ pub fn run(cfg: ReplayConfig, mut outputs: Outputs) -> Outputs {
         if let Some(m) = &metrics {
             m.health(&before);
         }
+        report.lock().set_health(&before);
         passes += 1;
     }
-    outputs.report.set_health(&before);
-    outputs.report.files = files;
+    {
+        let mut r = report.lock();
+        r.set_health(&before);
+        r.files = files;
+    }
     outputs
 }
 
@@ -120,7 +141,9 @@ fn read(
     publish: &mut dyn FnMut(&dyn Fn() -> Health),
 ) {
     let bar = progress_bar(progress, input);
-    let (packets, result) = engine.read_input(input, &mut |p| {
+    let mut cut = 0;
+    let read = engine.read_input(input, &mut |p| {
+        cut = p.cut;
         bar.set_position(p.offset);
         let secs = bar.elapsed().as_secs_f64().max(1e-3);
         let rate = p.packets as f64 / secs;
@@ -128,19 +151,43 @@ fn read(
         publish(p.health);
     });
     bar.finish_and_clear();
-    file.packets += packets;
-    if let Err(e) = result {
-        file.error.get_or_insert_with(|| e.to_string());
+    // Once per file (not per pass of --loop).
+    if cut > 0 && file.packets == 0 {
+        eprintln!("{}", snaplen_note(&input.name(), cut, read.packets));
     }
+    file.packets += read.packets;
+    file.compression = file.compression.or(read.compression);
+    file.span = TimeSpan::join(file.span, read.span);
+    if let Err(e) = read.result {
+        file.compression = file.compression.or(e.compression());
+        if file.error.is_none() {
+            file.error_offset = e.offset();
+            file.error = Some(e.to_string());
+        }
+    }
+}
+
+/// What a user reads when the snap length cut frames: the bytes cut become gaps, so what
+/// depends on them (TLS fields, messages, logins) is a lower bound.
+fn snaplen_note(name: &str, cut: u64, packets: u64) -> String {
+    format!(
+        "mailtap: {name}: the snap length cut {cut} of {packets} packets; their missing bytes \
+         are gaps, so the results from them are lower bounds (capture with -s 0 for whole \
+         frames)"
+    )
 }
 
 fn progress_bar(enabled: bool, input: &Input) -> ProgressBar {
     if !enabled || !io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
+    // Of a compressed file, the offsets read are the decompressed stream's, whose size is
+    // known only at its end.
     let size = match input {
-        Input::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
-        Input::Stdin => None,
+        Input::Path(p) if !compressed::is_compressed(p) => {
+            std::fs::metadata(p).ok().map(|m| m.len())
+        }
+        Input::Path(_) | Input::Stdin => None,
     };
     let bar = match size {
         Some(size) => ProgressBar::new(size),

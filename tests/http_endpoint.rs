@@ -63,7 +63,13 @@ fn metrics_count_the_replayed_sessions() {
         value(r#"mailtap_starttls_offered_total{protocol="smtp"}"#),
         "1"
     );
-    assert_eq!(value(r#"mailtap_build_info{version="0.1.0"}"#), "1");
+    let build: Vec<(&&str, &&str)> = samples
+        .iter()
+        .filter(|(k, _)| k.starts_with("mailtap_build_info{"))
+        .collect();
+    assert_eq!(build.len(), 1, "{build:?}");
+    assert!(build[0].0.contains(r#"version="0.1.0""#), "{build:?}");
+    assert_eq!(*build[0].1, "1");
     // Health counters are published too.
     let decoded: u64 = samples
         .iter()
@@ -130,9 +136,20 @@ fn servers_lists_each_server_most_plaintext_first() {
     };
     let entry = |server: &str, protocol: &str, s: Value, offered: u64, tls: Option<[&str; 3]>| {
         let (first, last) = seen(server);
+        // Sessions whose record lists a cleartext login.
+        let logins = records
+            .iter()
+            .filter(|r| r["server"] == server)
+            .filter(|r| {
+                r["cleartext_auth"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+            })
+            .count();
         json!({
             "server": server, "protocol": protocol, "sessions": s,
             "starttls_offered": offered,
+            "cleartext_auth_sessions": logins,
             "last_tls_version": tls.map(|t| t[0]),
             "last_cipher_suite": tls.map(|t| t[1]),
             "last_certificate_status": tls.map(|t| t[2]),
@@ -220,7 +237,7 @@ fn replay_report_lists_the_servers() {
         .expect("runs");
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
-        table.contains("servers with the most plaintext sessions (top 1 of 1)"),
+        table.contains("servers with the most plaintext sessions (top 1 of 1;"),
         "{table}"
     );
     assert!(

@@ -815,3 +815,168 @@ fn an_unknown_interface_fails_with_its_name() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot capture on no-such-if0"), "{stderr}");
 }
+
+/// One plaintext SMTP session through the link (a greeting, QUIT); its server was started
+/// and said ready.
+fn one_session(link: &Link) {
+    let mut server = link.server("python3");
+    server
+        .args(["-c", SINGLE_GREETING_SERVER])
+        .stdout(Stdio::piped());
+    let mut server = Guard(server.spawn().expect("python3 runs"));
+    assert_eq!(first_line(server.0.stdout.take().expect("stdout")), "ready");
+    let client = link
+        .client("python3")
+        .args(["-c", SINGLE_GREETING_CLIENT])
+        .status()
+        .expect("python3 runs");
+    assert!(client.success());
+}
+
+fn sessions_counted(text: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with("mailtap_sessions_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn the_metrics_file_is_rewritten_while_capturing() {
+    require_root!();
+    let link = Link::new();
+    let dir = scratch("live-metrics-file");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let metrics = dir.join("mailtap.prom");
+    let (mut mailtap, stderr, mut seen) = start_mailtap(
+        &link,
+        &[
+            "--metrics-file",
+            metrics.to_str().expect("utf-8 path"),
+            "--metrics-file-interval",
+            "1s",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !metrics.exists() {
+        assert!(Instant::now() < deadline, "never written while capturing");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let first = std::fs::read_to_string(&metrics).unwrap();
+    assert_eq!(sessions_counted(&first), 0);
+    one_session(&link);
+    // The session closes (5 s of lingering, in packet time) and the next rewrite shows it,
+    // while the capture still runs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&metrics).unwrap_or_default();
+        if sessions_counted(&text) == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session never reached the file:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(mailtap.0.try_wait().unwrap().is_none(), "still capturing");
+    sigterm(&mailtap.0);
+    let exit = wait_exit(&mut mailtap.0, Duration::from_secs(10));
+    seen.extend(stderr.try_iter());
+    assert!(exit.success(), "{exit:?}\n{seen:#?}");
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["mailtap.prom"], "no temporary file left behind");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sighup_reopens_the_log_while_capturing() {
+    require_root!();
+    let link = Link::new();
+    let dir = scratch("live-sighup");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let sessions = dir.join("sessions.jsonl");
+    let rotated = dir.join("sessions.jsonl.1");
+    let (mut mailtap, stderr, mut seen) = start_mailtap(
+        &link,
+        &["--sessions", sessions.to_str().expect("utf-8 path")],
+    );
+    one_session(&link);
+    assert_eq!(
+        wait_for_records(&sessions, 1, Duration::from_secs(20)).len(),
+        1
+    );
+    std::fs::rename(&sessions, &rotated).unwrap();
+    run(Command::new("kill").args(["-HUP", &mailtap.0.id().to_string()]));
+    one_session(&link);
+    assert_eq!(
+        wait_for_records(&sessions, 1, Duration::from_secs(20)).len(),
+        1
+    );
+    assert!(
+        mailtap.0.try_wait().unwrap().is_none(),
+        "SIGHUP did not end the capture"
+    );
+    sigterm(&mailtap.0);
+    let exit = wait_exit(&mut mailtap.0, Duration::from_secs(10));
+    seen.extend(stderr.try_iter());
+    assert!(exit.success(), "{exit:?}\n{seen:#?}");
+    assert_eq!(read_jsonl(&rotated).len(), 1);
+    assert_eq!(read_jsonl(&sessions).len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn user_must_be_able_to_write_the_metrics_file() {
+    require_root!();
+    let link = Link::new();
+    // Made by root, mode 0755: nobody cannot create files in it.
+    let dir = scratch("live-user-metrics");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let metrics = dir.join("mailtap.prom");
+    let out = link
+        .client(env!("CARGO_BIN_EXE_mailtap"))
+        .args(["capture", "-i", &link.client_if, "--user", "nobody"])
+        .arg("--metrics-file")
+        .arg(&metrics)
+        .output()
+        .expect("mailtap runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--user nobody: --metrics-file {} cannot be written as this user: Permission denied",
+            metrics.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("capturing on"),
+        "refused before capturing: {stderr}"
+    );
+    // Given to nobody, the same directory works, and the file is nobody's.
+    run(Command::new("chown").arg("nobody").arg(&dir));
+    let (mut mailtap, stderr, mut seen) = start_mailtap(
+        &link,
+        &[
+            "--user",
+            "nobody",
+            "--metrics-file",
+            metrics.to_str().expect("utf-8 path"),
+        ],
+    );
+    sigterm(&mailtap.0);
+    let exit = wait_exit(&mut mailtap.0, Duration::from_secs(10));
+    seen.extend(stderr.try_iter());
+    assert!(exit.success(), "{exit:?}\n{seen:#?}");
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(&metrics).expect("written at exit").uid();
+    let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
+    assert_eq!(
+        owner.to_string(),
+        String::from_utf8_lossy(&nobody.stdout).trim()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,6 +12,7 @@ use std::path::Path;
 fn outputs(dir: &Path, format: &str, extra: &[&str]) -> (String, Vec<Value>) {
     let sessions = scratch("privacy.jsonl");
     let metrics = scratch("privacy.prom");
+    let html = scratch("privacy.html");
     let mut args: Vec<String> = vec!["replay".into(), "--quiet".into(), "--format".into()];
     args.push(format.into());
     args.extend(case_args(dir));
@@ -20,6 +21,7 @@ fn outputs(dir: &Path, format: &str, extra: &[&str]) -> (String, Vec<Value>) {
         "--metrics-file".into(),
         metrics.to_string_lossy().into_owned(),
     ]);
+    args.extend(["--html".into(), html.to_string_lossy().into_owned()]);
     args.extend(extra.iter().map(|s| s.to_string()));
     args.push(capture_of(dir).unwrap().to_string_lossy().into_owned());
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -45,6 +47,8 @@ fn outputs(dir: &Path, format: &str, extra: &[&str]) -> (String, Vec<Value>) {
     all.push_str(&String::from_utf8_lossy(&out.stderr));
     all.push_str(&log);
     all.push_str(&std::fs::read_to_string(&metrics).unwrap());
+    all.push_str(&std::fs::read_to_string(&html).unwrap());
+    let _ = std::fs::remove_file(html);
     let _ = std::fs::remove_file(sessions);
     let _ = std::fs::remove_file(metrics);
     (all, records)
@@ -70,7 +74,7 @@ fn no_output_of_any_fixture_holds_a_sensitive_string() {
         if secrets.is_empty() {
             continue;
         }
-        for format in ["table", "json"] {
+        for format in ["table", "json", "csv"] {
             let (text, _) = outputs(&dir, format, &[]);
             let lower = text.to_lowercase();
             for s in &secrets {

@@ -173,8 +173,12 @@ fn fifty_scrapers_for_a_minute_against_an_endless_replay() {
     let report_path = common::scratch("load-report.json");
     let metrics_path = common::scratch("load.prom");
     let report_file = std::fs::File::create(&report_path).unwrap();
+    // Every scraper comes from 127.0.0.1: one client to the per-client limit, which is
+    // raised here to let all fifty in at once (tests/http_hardening.rs tests the limit).
     let mut sensor = serve_while_replaying(
         &[
+            "--web.max-connections-per-client",
+            "64",
             "--loop",
             "0",
             "--workers",

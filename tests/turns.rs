@@ -55,7 +55,8 @@ fn read_all(workers: usize) -> (Vec<String>, Health, u64) {
     let mut engine = engine(workers);
     let mut total = 0;
     for path in captures() {
-        let (packets, result) = engine.read_input(&Input::Path(path.clone()), &mut |_| {});
+        let read = engine.read_input(&Input::Path(path.clone()), &mut |_| {});
+        let (packets, result) = (read.packets, read.result);
         assert!(result.is_ok(), "{}: {result:?}", path.display());
         total += packets;
     }
@@ -100,7 +101,8 @@ fn a_bad_file_keeps_what_was_read_before_the_bad_block() {
     std::fs::write(&cut, bytes.get(..700_001).expect("700 kB")).expect("scratch file");
     let read = |workers: usize| {
         let mut engine = engine(workers);
-        let (packets, result) = engine.read_input(&Input::Path(cut.clone()), &mut |_| {});
+        let read = engine.read_input(&Input::Path(cut.clone()), &mut |_| {});
+        let (packets, result) = (read.packets, read.result);
         let error = result.expect_err("the file is cut short").to_string();
         let (records, health) = outcome(engine);
         (packets, error, records, health)
@@ -154,7 +156,7 @@ fn a_file_of_many_pieces_and_small_records_reads_alike() {
         .filter(|r| r.len() < 4096)
         .collect();
     assert!(records.len() > 500, "{} records", records.len());
-    while out.len() < 2_000_000 {
+    while out.len() < 3_000_000 {
         for r in &records {
             out.extend_from_slice(r);
         }
@@ -163,10 +165,11 @@ fn a_file_of_many_pieces_and_small_records_reads_alike() {
     std::fs::write(&big, &out).expect("scratch file");
     let read = |workers: usize| {
         let mut engine = engine(workers);
-        let (packets, result) = engine.read_input(&Input::Path(big.clone()), &mut |_| {});
-        assert!(result.is_ok(), "{result:?}");
+        let read = engine.read_input(&Input::Path(big.clone()), &mut |_| {});
+        assert!(read.result.is_ok(), "{:?}", read.result);
         let (records, health) = outcome(engine);
-        (packets, records, health)
+        // The file's time span too: every worker's chunks count towards it.
+        (read.packets, records, health, read.span)
     };
     let one = read(0);
     assert!(one.0 > 10_000, "{} packets", one.0);

@@ -8,7 +8,7 @@ use common::{capture_of, case_args, cases, mailtap, scratch};
 fn replay(workers: &str) -> (Vec<String>, String) {
     let sessions = scratch(&format!("workers-{workers}.jsonl"));
     let metrics = scratch(&format!("workers-{workers}.prom"));
-    let mut records = Vec::new();
+    let mut records: Vec<String> = Vec::new();
     let mut exposition = String::new();
     // Case by case, because some cases need their own options (trust anchors).
     for dir in cases() {
@@ -26,14 +26,20 @@ fn replay(workers: &str) -> (Vec<String>, String) {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        records.extend(
-            std::fs::read_to_string(&sessions)
-                .unwrap()
-                .lines()
-                .map(String::from),
-        );
-        exposition.push_str(&std::fs::read_to_string(&metrics).unwrap());
+        // mailtap's own series: the process_* ones measure the process, not the traffic.
+        let text = std::fs::read_to_string(&metrics).unwrap();
+        for line in text.lines().filter(|l| l.contains("mailtap_")) {
+            exposition.push_str(line);
+            exposition.push('\n');
+        }
     }
+    // The session log is appended to, run after run: it holds every case now.
+    records.extend(
+        std::fs::read_to_string(&sessions)
+            .unwrap()
+            .lines()
+            .map(String::from),
+    );
     let _ = std::fs::remove_file(sessions);
     let _ = std::fs::remove_file(metrics);
     records.sort();

@@ -2,8 +2,8 @@
 //! asked for (none, the fixtures' names, an IP), a byte choosing the moment, then the
 //! certificates, each a `u16` length and its DER bytes (`mailtap_fuzz::reader`).
 //!
-//! Checks that the verdict is one of the documented statuses, and `absent` only for an empty
-//! chain.
+//! Checks that the verdict is one of the statuses `assess` gives (never `partial`, which only
+//! the TLS analyzer gives for a chain a gap cut), and `absent` only for an empty chain.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -27,18 +27,6 @@ const MOMENTS: [Timestamp; 4] = [
     Timestamp::from_secs(631_152_000),
 ];
 
-const STATUSES: [CertStatus; 9] = [
-    CertStatus::Valid,
-    CertStatus::Expired,
-    CertStatus::NotYetValid,
-    CertStatus::SelfSigned,
-    CertStatus::UnknownIssuer,
-    CertStatus::NameMismatch,
-    CertStatus::Hidden,
-    CertStatus::Absent,
-    CertStatus::Unparsable,
-];
-
 fuzz_target!(|input: &[u8]| {
     let mut r = Reader::new(input);
     let (Some(name), Some(moment)) = (r.u8(), r.u8()) else {
@@ -51,10 +39,7 @@ fuzz_target!(|input: &[u8]| {
         chain.push(r.take(usize::from(len)).to_vec());
     }
     let info = assess(&tls_context(), &chain, sni, ts);
-    assert!(
-        STATUSES.iter().any(|s| s.label() == info.status),
-        "{}",
-        info.status
-    );
-    assert_eq!(chain.is_empty(), info.status == CertStatus::Absent.label());
+    // `partial` is for a certificate a capture gap hid: never the verdict on a whole chain.
+    assert_ne!(info.status, CertStatus::Partial, "{}", info.status);
+    assert_eq!(chain.is_empty(), info.status == CertStatus::Absent);
 });

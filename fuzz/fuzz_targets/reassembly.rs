@@ -1,5 +1,6 @@
 //! Drives `mailtap::flow::reassembly::Reassembler`: the two directions of a flow sharing one
-//! `Budget`, fed segments, acknowledgments, ends, bypasses and new bases decoded from the input
+//! `Budget`, fed segments (a SYN confirming where a stream starts, or the end of the wait for
+//! one), acknowledgments, ends, bypasses and new bases decoded from the input
 //! (`mailtap_fuzz::segments`). The caps are the default `Limits`, or (header byte ≠ 0) shrunk
 //! from them so that every cap is reached by small inputs.
 //!
@@ -9,6 +10,11 @@
 //! what its call delivered and the advances add up to the stream position; the caps and the
 //! shared budget hold; an in-order segment always gets through; out-of-window is exactly
 //! "more than `MAX_WINDOW` from the stream position".
+//!
+//! A direction synced at a segment rather than at a SYN starts tentatively (`flow::order`):
+//! until a SYN confirms the base or the wait for one ends, and while nothing has been
+//! delivered, an earlier segment (or the SYN) moves offset 0 back to it, and every byte fed
+//! so far keeps its sequence number. The model moves its first copies with it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -84,6 +90,12 @@ struct Model {
     done: bool,
     eof: bool,
     fin_fed: bool,
+    /// Synced at a segment, and neither a SYN nor the end of the wait fixed the base yet.
+    tentative: bool,
+    /// The FIN's offset, once a live segment set it; the highest wire end of a live segment
+    /// (capped at the FIN). A bypass counts the stream up to what is known of it, no further.
+    fin_at: Option<u64>,
+    reach: u64,
 }
 
 impl Stream {
@@ -97,6 +109,23 @@ impl Stream {
 }
 
 impl Model {
+    /// The base may still move back by `by` (tentative, nothing delivered yet): the offsets
+    /// of everything fed move up with it. Whether it moved.
+    fn move_back(&mut self, by: u64) -> bool {
+        if !self.tentative || self.advanced != 0 || by == 0 || by > MAX_WINDOW {
+            return false;
+        }
+        self.first.shift(by);
+        self.fin_at = self.fin_at.map(|f| f.saturating_add(by));
+        self.reach = self.reach.saturating_add(by);
+        true
+    }
+
+    /// Where a bypass leaves the stream: at most at the FIN, or the end of what was fed.
+    fn bypass_bound(&self, pos: u64) -> u64 {
+        pos.max(self.fin_at.unwrap_or(self.reach))
+    }
+
     fn new(done_after: u64) -> Self {
         Model {
             first: FirstCopies::default(),
@@ -107,6 +136,9 @@ impl Model {
             done: false,
             eof: false,
             fin_fed: false,
+            tentative: false,
+            fin_at: None,
+            reach: 0,
         }
     }
 }
@@ -118,9 +150,22 @@ impl Flow {
                 dir,
                 offset,
                 fin,
+                syn,
+                settle,
                 cut,
                 payload,
-            } => self.segment(dir, offset, fin, cut, payload),
+            } => {
+                let seq = SeqNumber(self.dirs[dir.index()].base).wrapping_add(offset);
+                if syn {
+                    self.confirm_base(dir, seq);
+                }
+                if settle {
+                    let s = &mut self.dirs[dir.index()];
+                    s.r.settle_base();
+                    s.model.tentative = false;
+                }
+                self.segment(dir, seq, fin, cut, payload);
+            }
             Op::Ack { dir, offset } => self.ack(dir, offset),
             Op::Finish(dir) => {
                 let s = &mut self.dirs[dir.index()];
@@ -135,8 +180,27 @@ impl Flow {
             }
             Op::Bypass(dir) => {
                 let s = &mut self.dirs[dir.index()];
-                s.r.bypass(&mut self.budget);
+                // What was held counts (holes included), as the end of the stream would have.
+                let was_bypassed = s.r.is_bypassed();
+                let from = s.r.next_offset();
+                let counted = s.r.bypass(&mut self.budget);
+                s.model.advanced += counted;
+                let to = s.r.next_offset();
+                assert_eq!(to, from + counted, "bypass counts what it moved");
+                if !was_bypassed {
+                    // (Once bypassed, the model stops following the stream's FIN and reach.)
+                    let fin = s.model.fin_at.unwrap_or(0);
+                    assert!(
+                        from.max(fin) <= to && to <= s.model.bypass_bound(from),
+                        "bypass counts up to the FIN or what was fed"
+                    );
+                }
                 assert_eq!(s.r.held_bytes(), 0, "bypass drops what is held");
+                assert_eq!(
+                    s.model.advanced,
+                    s.r.next_offset(),
+                    "bypass advances to the position"
+                );
                 self.check_caps();
             }
             Op::Reset { dir, base } => {
@@ -151,14 +215,39 @@ impl Flow {
         }
     }
 
-    fn segment(&mut self, dir: Direction, offset: u32, fin: bool, cut: u8, payload: &[u8]) {
+    /// A SYN says the stream starts at `base`: a tentative base moves back to it (while
+    /// nothing was delivered); either way the base is final.
+    fn confirm_base(&mut self, dir: Direction, base: SeqNumber) {
         let s = &mut self.dirs[dir.index()];
-        let seq = SeqNumber(s.base).wrapping_add(offset);
+        let back =
+            s.r.base()
+                .and_then(|b| b.checked_sub(base))
+                .map_or(0, u64::from);
+        let moved = s.model.move_back(back);
+        let want = if s.r.is_synced() && !moved {
+            s.r.base()
+        } else {
+            Some(base)
+        };
+        s.r.confirm_base(base);
+        s.model.tentative = false;
+        assert_eq!(s.r.base(), want, "a SYN fixes the base");
+        assert!(!s.r.is_tentative(), "a SYN fixes the base");
+        assert_eq!(s.model.advanced, s.r.next_offset(), "a SYN moves nothing");
+    }
+
+    fn segment(&mut self, dir: Direction, seq: SeqNumber, fin: bool, cut: u8, payload: &[u8]) {
+        let s = &mut self.dirs[dir.index()];
         let was_ended = s.r.is_ended();
         let was_bypassed = s.r.is_bypassed();
+        let syncs = !was_ended && !s.r.is_synced();
         // Where the reassembler will place the segment: relative to the stream position, or
-        // at offset 0 when this segment syncs the direction.
-        let (space, last) = position(&s.r, seq);
+        // at offset 0 when this segment syncs the direction or moves a tentative start back.
+        let (mut space, mut last) = position(&s.r, seq);
+        let before = space.delta(seq);
+        if !was_ended && before < 0 && s.model.move_back(before.unsigned_abs()) {
+            (space, last) = (SeqSpace::new(seq), 0);
+        }
         let delta = space.delta(seq);
         let out_of_window = delta.unsigned_abs() > MAX_WINDOW;
         let start = i128::from(last) + i128::from(delta);
@@ -171,6 +260,15 @@ impl Flow {
             s.model
                 .first
                 .add(from, payload.get(skip..).unwrap_or_default());
+            // Where the segment ends on the wire; a FIN there ends the stream, unless one came
+            // first or the stream is already past it.
+            let wire = u64::try_from(payload.len()).unwrap_or(u64::MAX) + u64::from(cut);
+            let end = u64::try_from((start + i128::from(wire)).max(0)).unwrap_or(u64::MAX);
+            if fin && s.model.fin_at.is_none() && end >= last {
+                s.model.fin_at = Some(end);
+            }
+            let end = s.model.fin_at.map_or(end, |f| end.min(f));
+            s.model.reach = s.model.reach.max(end);
         }
         let must_advance = live && in_order && !payload.is_empty() && !s.model.fin_fed;
         let patient = s.model.done_after == 0;
@@ -186,7 +284,16 @@ impl Flow {
         let mut call = Call::new(&mut s.model);
         let out = s.r.segment(seg, &mut self.budget, &mut call);
         let tally = call.tally;
+        if syncs {
+            s.model.tentative = true;
+        }
+        assert_eq!(
+            s.r.is_tentative(),
+            s.model.tentative,
+            "a start taken from data is tentative until a SYN or the wait's end"
+        );
         if !was_ended {
+            assert_eq!(s.r.base(), Some(space.base()), "where offset 0 is");
             assert_eq!(out.out_of_window, out_of_window, "window check at {delta}");
         }
         if must_advance && patient {
@@ -224,6 +331,20 @@ impl Flow {
                 tally.data + tally.gap_bytes,
                 0,
                 "a bypassed stream delivers nothing"
+            );
+        } else if out.done {
+            // The sink stopped the stream: what was delivered, then the bypass's count (what
+            // was held, holes included, as the end of the stream would have).
+            let pos = s.model.delivered;
+            let fin = s.model.fin_at.unwrap_or(0);
+            let to = s.r.next_offset();
+            assert!(
+                out.advanced >= tally.data + tally.gap_bytes,
+                "advanced ≥ delivered"
+            );
+            assert!(
+                pos.max(fin) <= to && to <= s.model.bypass_bound(pos),
+                "Done counts up to the FIN or what was fed"
             );
         } else {
             assert_eq!(

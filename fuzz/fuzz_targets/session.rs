@@ -3,8 +3,9 @@
 //! `Protocol::ALL`; bit 7 says the flow was picked up mid-stream), the rest is a stream script
 //! of both directions, fed until the session says it is done; then `into_record()`.
 //!
-//! Checks what `into_record` documents: a record exactly when a payload byte was seen, with the
-//! connection's byte counts.
+//! Checks what `into_record` documents: a record exactly when a payload byte was seen and a
+//! server took part (`FlowInfo::server_seen`), with the connection's byte counts. A flow with
+//! payload but no server is unanswered (`FlowInfo::unanswered`, counted apart, never a record).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -75,12 +76,20 @@ fuzz_target!(|input: &[u8]| {
         bytes,
         handshake_seen: selector & 0x80 == 0,
         bypassed: interest == Interest::Done,
+        // A server answered: its payload, or the handshake (its SYN-ACK) was seen.
+        server_seen: bytes[1] > 0 || selector & 0x80 == 0,
     };
+    let payload = bytes != [0, 0];
+    assert_eq!(
+        info.unanswered(),
+        payload && !info.server_seen,
+        "unanswered iff a payload byte and no server"
+    );
     let record = session.into_record(&info);
     assert_eq!(
         record.is_some(),
-        bytes != [0, 0],
-        "a record iff a payload byte"
+        payload && !info.unanswered(),
+        "a record iff a payload byte and not unanswered"
     );
     if let Some(r) = record {
         assert_eq!([r.bytes_to_server, r.bytes_to_client], bytes);

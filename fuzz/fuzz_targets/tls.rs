@@ -21,7 +21,7 @@ fuzz_target!(|input: &[u8]| {
     for event in script::events(input) {
         let progress = match event {
             Event::Data(dir, data) => tls.on_data(dir, data, NOW, &mut anomalies),
-            Event::Gap(dir, len) => tls.on_gap(dir, len, &mut anomalies),
+            Event::Gap(dir, len) => tls.on_gap(dir, len, NOW, &mut anomalies),
             Event::Eof(dir) => {
                 tls.on_eof(dir, &mut anomalies);
                 TlsProgress::NeedMore

@@ -50,6 +50,17 @@ fn run<D: Dialogue + Default>(events: &[Event<'_>], piece: usize) -> Conclusion 
                             let tls_at = Some((dir, *pos + consumed as u64));
                             return Conclusion { facts, tls_at };
                         }
+                        Step::ClientTls {
+                            consumed,
+                            held_byte,
+                        } => {
+                            assert!(consumed <= part.len(), "consumed {consumed} of a chunk");
+                            // A held 0x16 ended the chunk before: TLS began one byte earlier.
+                            let start =
+                                (*pos + consumed as u64).saturating_sub(u64::from(held_byte));
+                            let tls_at = Some((dir, start));
+                            return Conclusion { facts, tls_at };
+                        }
                     }
                 }
             }
@@ -64,5 +75,44 @@ fn run<D: Dialogue + Default>(events: &[Event<'_>], piece: usize) -> Conclusion 
     Conclusion {
         facts,
         tls_at: None,
+    }
+}
+
+/// Inputs the fuzz targets once crashed on (`fuzz/regressions/<target>/`), checked again on
+/// every `cargo test`.
+#[cfg(test)]
+mod regressions {
+    use mailtap::session::dialogue::Dialogue;
+    use mailtap::session::{imap::Imap, pop3::Pop3, smtp::Smtp};
+    use std::path::Path;
+
+    fn each<D: Dialogue + Default>(target: &str) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("regressions")
+            .join(target);
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("the regressions directory") {
+            let path = entry.expect("an entry").path();
+            let input = std::fs::read(&path).expect("a regression input");
+            eprintln!("{}", path.display());
+            super::check::<D>(&input);
+            n += 1;
+        }
+        assert!(n > 0, "{}: no inputs", dir.display());
+    }
+
+    #[test]
+    fn smtp() {
+        each::<Smtp>("smtp");
+    }
+
+    #[test]
+    fn imap() {
+        each::<Imap>("imap");
+    }
+
+    #[test]
+    fn pop3() {
+        each::<Pop3>("pop3");
     }
 }

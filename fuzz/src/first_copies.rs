@@ -41,6 +41,21 @@ impl FirstCopies {
         })
     }
 
+    /// Every recorded copy moves `by` offsets up (the stream turned out to start earlier).
+    pub fn shift(&mut self, by: u64) {
+        if by == 0 {
+            return;
+        }
+        let pages = std::mem::take(&mut self.pages);
+        for (n, page) in pages {
+            for (at, &slot) in (n * PAGE..).zip(page.iter()) {
+                if let Some(b) = slot.checked_sub(1).and_then(|b| u8::try_from(b).ok()) {
+                    self.add(at.saturating_add(by), &[b]);
+                }
+            }
+        }
+    }
+
     fn page_mut(&mut self, n: u64) -> &mut [u16] {
         self.pages
             .entry(n)
@@ -71,5 +86,20 @@ mod tests {
         assert!(m.any_in(PAGE + 1..PAGE + 9));
         assert!(!m.any_in(PAGE + 3..u64::MAX));
         assert!(!m.any_in(0..PAGE - 2));
+    }
+
+    #[test]
+    fn a_shift_moves_every_copy() {
+        let mut m = FirstCopies::default();
+        m.add(1, b"ab");
+        m.add(PAGE - 1, b"cd");
+        m.shift(PAGE);
+        let at = |o: u64| m.get(o);
+        assert_eq!(
+            (at(1), at(PAGE + 1), at(PAGE + 2)),
+            (None, Some(b'a'), Some(b'b'))
+        );
+        assert_eq!((at(2 * PAGE - 1), at(2 * PAGE)), (Some(b'c'), Some(b'd')));
+        assert!(!m.any_in(0..PAGE + 1));
     }
 }

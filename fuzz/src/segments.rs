@@ -4,9 +4,11 @@
 //! Header: caps (`u8`, 0 for the default limits), the sink's patience (`u8`: answer `Done` at
 //! that event, 0 never), then each direction's base sequence number (`u32` each).
 //! Operation: a tag byte, bit 0 the direction (0 to the server), bits 1–3 the kind:
-//! 0–3 a segment (`u32` offset from the base, flags `u8` with bit 0 FIN, `u8` bytes cut by
-//! the capture, `u16` length, the bytes), 4 an acknowledgment (`u32` offset), 5 the end of
-//! the stream, 6 bypass, 7 a new base (`u32`; the ports reused).
+//! 0–3 a segment (`u32` offset from the base, flags `u8`, `u8` bytes cut by the capture,
+//! `u16` length, the bytes), 4 an acknowledgment (`u32` offset), 5 the end of the stream,
+//! 6 bypass, 7 a new base (`u32`; the ports reused). Segment flags: bit 0 FIN; bit 1 SYN (the
+//! stream starts at this segment: the base is confirmed there before it is fed); bit 2 the
+//! wait for a SYN is over (a base taken from data stays, before the segment is fed).
 
 use crate::reader::Reader;
 use mailtap::flow::Direction;
@@ -15,6 +17,10 @@ const ACK: u8 = 4;
 const FINISH: u8 = 5;
 const BYPASS: u8 = 6;
 const RESET: u8 = 7;
+
+const FIN: u8 = 1;
+const SYN: u8 = 2;
+const SETTLE: u8 = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -29,6 +35,10 @@ pub enum Op<'a> {
         dir: Direction,
         offset: u32,
         fin: bool,
+        /// The stream starts here (`Reassembler::confirm_base`), as a SYN says.
+        syn: bool,
+        /// No SYN came in time (`Reassembler::settle_base`).
+        settle: bool,
         cut: u8,
         payload: &'a [u8],
     },
@@ -85,7 +95,9 @@ fn next<'a>(r: &mut Reader<'a>) -> Option<Op<'a>> {
             Op::Segment {
                 dir,
                 offset,
-                fin: flags & 1 != 0,
+                fin: flags & FIN != 0,
+                syn: flags & SYN != 0,
+                settle: flags & SETTLE != 0,
                 cut,
                 payload: r.take(usize::from(len)),
             }
@@ -108,13 +120,19 @@ pub fn push(out: &mut Vec<u8>, op: Op<'_>) {
             dir,
             offset,
             fin,
+            syn,
+            settle,
             cut,
             payload,
         } => {
             let payload = payload.get(..usize::from(u16::MAX)).unwrap_or(payload);
+            let flags = [(fin, FIN), (syn, SYN), (settle, SETTLE)]
+                .iter()
+                .filter(|(on, _)| *on)
+                .fold(0, |f, (_, bit)| f | bit);
             out.push(tag(dir, 0));
             out.extend_from_slice(&offset.to_le_bytes());
-            out.extend_from_slice(&[u8::from(fin), cut]);
+            out.extend_from_slice(&[flags, cut]);
             out.extend_from_slice(&(payload.len() as u16).to_le_bytes());
             out.extend_from_slice(payload);
         }
@@ -147,8 +165,19 @@ mod tests {
                 dir: Direction::ToClient,
                 offset: 0,
                 fin: true,
+                syn: false,
+                settle: true,
                 cut: 2,
                 payload: b"220 mx\r\n",
+            },
+            Op::Segment {
+                dir: Direction::ToServer,
+                offset: 9,
+                fin: false,
+                syn: true,
+                settle: false,
+                cut: 0,
+                payload: b"",
             },
             Op::Ack {
                 dir: Direction::ToClient,

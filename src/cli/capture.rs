@@ -1,20 +1,21 @@
 //! `mailtap capture`: an interface in, sessions out as they close, until a signal.
 
-#[cfg(feature = "live")]
-use super::common::{create, trust, workers, write_atomically, Reader, Sinks};
 use super::common::{fail, Common};
+#[cfg(feature = "live")]
+use super::common::{finish_outputs, trust, workers, Reader, Sinks};
+use super::size;
+use clap::builder::BoolishValueParser;
+use clap::ArgAction;
 #[cfg(feature = "live")]
 use mailtap::config::PortMap;
 #[cfg(feature = "live")]
 use mailtap::engine::EngineConfig;
 #[cfg(feature = "live")]
-use mailtap::sink::http::{self, HttpConfig, Server};
+use mailtap::signals::Signals;
 #[cfg(feature = "live")]
-use mailtap::sink::log::SessionLog;
+use mailtap::sink::http::{self, Server};
 #[cfg(feature = "live")]
 use mailtap::sink::outputs::Outputs;
-#[cfg(feature = "live")]
-use std::io::{self, Write};
 use std::process::ExitCode;
 #[cfg(feature = "live")]
 use std::sync::Arc;
@@ -24,8 +25,8 @@ Exit status:
   0  stopped by SIGINT/SIGTERM; every open session was closed into the outputs
   1  the capture could not be opened or failed while running, or an output could not be
      written (what was captured until then is in the outputs)
-  2  bad usage or configuration (bad --port or --filter, unknown --user, a build without
-     the `live` feature)";
+  2  bad usage or configuration (bad --port or --filter, unknown --user, a --metrics-file
+     that cannot be written, a build without the `live` feature)";
 
 #[derive(clap::Args)]
 pub(crate) struct CaptureArgs {
@@ -33,15 +34,17 @@ pub(crate) struct CaptureArgs {
     #[arg(short = 'i', long, value_name = "IFACE", env = "MAILTAP_INTERFACE")]
     pub(crate) interface: String,
     /// Do not put the interface into promiscuous mode (see only traffic to and from this host).
-    #[arg(long, env = "MAILTAP_NO_PROMISCUOUS")]
+    #[arg(long, env = "MAILTAP_NO_PROMISCUOUS", action = ArgAction::SetTrue,
+          value_parser = BoolishValueParser::new())]
     pub(crate) no_promiscuous: bool,
-    /// Bytes kept of each frame.
-    #[arg(long, value_name = "BYTES", default_value_t = 262_144, env = "MAILTAP_SNAPLEN",
-          value_parser = clap::value_parser!(u32).range(96..=262_144))]
+    /// Bytes kept of each frame (units allowed: 64k, 256KiB).
+    #[arg(long, value_name = "BYTES", default_value = "256KiB", env = "MAILTAP_SNAPLEN",
+          value_parser = size::bytes(96, 262_144))]
     pub(crate) snaplen: u32,
-    /// The kernel's capture buffer: what absorbs bursts while mailtap is busy.
-    #[arg(long, value_name = "BYTES", default_value_t = 32 << 20, env = "MAILTAP_BUFFER_SIZE",
-          value_parser = clap::value_parser!(u32).range(65_536..=(1 << 31)))]
+    /// The kernel's capture buffer: what absorbs bursts while mailtap is busy (units allowed:
+    /// 128MiB, 1G).
+    #[arg(long, value_name = "BYTES", default_value = "32MiB", env = "MAILTAP_BUFFER_SIZE",
+          value_parser = size::bytes(65_536, 1 << 31))]
     pub(crate) buffer_size: u32,
     /// A BPF filter instead of the one built from the port map (TCP on the mail ports, plain
     /// and VLAN-tagged). Only TCP on mapped ports is analysed whatever it lets through.
@@ -71,6 +74,11 @@ pub(crate) fn run(args: CaptureArgs) -> ExitCode {
     use mailtap::source::live::{FilterSpec, LiveOptions};
     use std::time::Duration;
 
+    // First: from here on no signal ends the process before its outputs are written.
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => return fail(1, &format!("cannot handle signals: {e}")),
+    };
     let tls = match trust(&args.common.trust_anchors) {
         Ok(t) => t,
         Err(e) => return fail(2, &e),
@@ -79,29 +87,30 @@ pub(crate) fn run(args: CaptureArgs) -> ExitCode {
         log,
         metrics,
         inventory,
-    } = match args.common.sinks(open_live_log) {
+        metrics_file,
+        report,
+    } = match args.common.sinks(&signals) {
         Ok(s) => s,
         Err(code) => return code,
     };
     // The server lives as long as the capture; the hook fills this once the capture is open.
     let server: Arc<std::sync::Mutex<Option<Server>>> = Arc::default();
     let bind = {
-        let (server, metrics, inventory) = (
+        let (server, metrics, inventory, report) = (
             Arc::clone(&server),
             Arc::clone(&metrics),
             Arc::clone(&inventory),
+            Arc::clone(&report),
         );
-        let common = HttpConfig {
-            listen_address: args
-                .common
-                .web_listen_address
-                .clone()
-                .unwrap_or_else(|| http::DEFAULT_LISTEN_ADDRESS.to_string()),
-            telemetry_path: args.common.web_telemetry_path.clone(),
-            web_config: args.common.web_config_file.clone(),
-        };
+        let address = args
+            .common
+            .web_listen_address
+            .clone()
+            .unwrap_or_else(|| http::DEFAULT_LISTEN_ADDRESS.to_string());
+        let common = args.common.http_config(&address);
         move || -> Result<(), String> {
-            let s = Server::start(&common, metrics, inventory).map_err(|e| e.to_string())?;
+            let s =
+                Server::start(&common, metrics, inventory, report).map_err(|e| e.to_string())?;
             eprintln!(
                 "mailtap: listening on {} ({}, metrics at {})",
                 s.local_addr(),
@@ -114,6 +123,9 @@ pub(crate) fn run(args: CaptureArgs) -> ExitCode {
             Ok(())
         }
     };
+    if let Some(warning) = snaplen_warning(&args.interface, args.snaplen) {
+        eprintln!("{warning}");
+    }
     let ports = PortMap::new(&args.common.ports);
     let workers = workers(args.common.workers, Reader::OwnThread);
     let cfg = LiveRun {
@@ -137,30 +149,34 @@ pub(crate) fn run(args: CaptureArgs) -> ExitCode {
         // The HTTP endpoint (/metrics) is bound here: after the capture opened, before root
         // is given up (so a privileged port works).
         on_capture_open: Some(Box::new(bind)),
+        metrics_file: metrics_file.clone(),
+        stop: signals.stop_flag(),
     };
-    let outputs = Outputs::new(log, Some(Arc::clone(&metrics))).with_inventory(inventory);
+    let outputs = Outputs::new(log, Some(Arc::clone(&metrics)))
+        .with_inventory(inventory)
+        .with_report(report);
+    // Rewritten from now on: the first rewrite, an interval from now, comes after the capture
+    // has opened and `--user` has taken over (moments from now), who was checked to be able
+    // to write it.
+    let rewriting = args
+        .common
+        .rewrite_metrics_file(metrics_file.as_ref(), &metrics);
     let outcome = match capture::run_live(cfg, outputs) {
         Ok(o) => o,
         Err(e) => return fail(if is_usage(&e) { 2 } else { 1 }, &e.to_string()),
     };
-    let mut outputs = outcome.outputs;
-    let flushed = outputs.log.as_mut().map_or(Ok(()), SessionLog::flush);
     let mut code = ExitCode::SUCCESS;
     if let Err(e) = &outcome.result {
         code = fail(1, &e.to_string());
     }
-    if let Some(e) = outputs.log_error.take().or(flushed.err()) {
-        code = fail(1, &format!("writing the session log: {e}"));
-    }
-    if let Some(path) = &args.common.metrics_file {
-        if let Err(e) = write_atomically(path, metrics.render().as_bytes()) {
-            code = fail(1, &format!("--metrics-file {}: {e}", path.display()));
-        }
+    if !finish_outputs(&outcome.outputs, rewriting) {
+        code = ExitCode::from(1);
     }
     code
 }
 
-/// Start-up failures that are the command line's fault: an unknown user, a bad filter.
+/// Start-up failures that are the command line's fault: an unknown user, a bad filter, a
+/// metrics file the user cannot write.
 #[cfg(feature = "live")]
 fn is_usage(e: &mailtap::capture::StartError) -> bool {
     use mailtap::capture::{PrivilegeError, StartError};
@@ -168,18 +184,51 @@ fn is_usage(e: &mailtap::capture::StartError) -> bool {
     matches!(
         e,
         StartError::Privileges(PrivilegeError::NoSuchUser(_))
+            | StartError::Privileges(PrivilegeError::NotWritable { .. })
             | StartError::Capture(LiveError::Filter { .. })
     )
 }
 
-/// The session log of a live run: each record is written when its session closes, so that
-/// `tail -f` and log shippers see it then (one write per session, not per packet).
+/// Link headers mailtap reads before IP: Ethernet with two VLAN tags.
 #[cfg(feature = "live")]
-fn open_live_log(target: Option<&str>) -> Result<Option<SessionLog>, String> {
-    let out: Box<dyn Write + Send> = match target {
-        None => return Ok(None),
-        Some("-") => Box::new(io::stdout()),
-        Some(path) => Box::new(io::LineWriter::new(create(path)?)),
-    };
-    Ok(Some(SessionLog::new(out)))
+const LINK_HEADROOM: u32 = 14 + 2 * 4;
+
+/// A warning when `snaplen` cuts frames the analysis needs whole: shorter than the
+/// interface's MTU plus link headers (read from sysfs), or than a 64 KiB IP packet when the
+/// MTU cannot be read. Cut bytes become gaps, and TLS handshakes, logins and messages in them
+/// go uncounted or unknown.
+#[cfg(feature = "live")]
+fn snaplen_warning(interface: &str, snaplen: u32) -> Option<String> {
+    let mtu = std::fs::read_to_string(format!("/sys/class/net/{interface}/mtu"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    let need = mtu.map_or(65_535, |m| m.saturating_add(LINK_HEADROOM));
+    (snaplen < need).then(|| {
+        let why = match mtu {
+            Some(m) => format!("{interface}'s MTU {m} plus {LINK_HEADROOM} bytes of link headers"),
+            None => "a whole IP packet".to_string(),
+        };
+        format!(
+            "mailtap: warning: --snaplen {snaplen} is less than {why} ({need}): cut frames \
+             lose bytes the analysis needs, and the results from them are lower bounds"
+        )
+    })
+}
+
+#[cfg(all(test, feature = "live"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snaplen_below_the_mtu_is_warned_about() {
+        // Loopback exists on every Linux machine; its MTU is read from sysfs.
+        let mtu: u32 = std::fs::read_to_string("/sys/class/net/lo/mtu")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(65_536);
+        assert!(snaplen_warning("lo", 96).is_some_and(|w| w.contains("--snaplen 96")));
+        assert!(snaplen_warning("lo", mtu + LINK_HEADROOM).is_none());
+        assert!(snaplen_warning("no-such-if0", 1600).is_some());
+        assert!(snaplen_warning("no-such-if0", 262_144).is_none());
+    }
 }

@@ -4,12 +4,17 @@ use clap::builder::TypedValueParser as _;
 use mailtap::anonymize::Anonymizer;
 use mailtap::config::{Limits, PortMapping};
 use mailtap::session::tls::TlsContext;
+use mailtap::signals::Signals;
+use mailtap::sink::append::{AppendFile, Opened};
 use mailtap::sink::http::{self, HttpConfig, HttpError, Server};
 use mailtap::sink::inventory::{self, Inventory};
-use mailtap::sink::log::SessionLog;
+use mailtap::sink::log::{LogFormat, SessionLog};
 use mailtap::sink::metrics::Metrics;
-use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use mailtap::sink::metrics_file::{MetricsFile, Periodic};
+use mailtap::sink::outputs::Outputs;
+use mailtap::sink::report::SharedReport;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -18,6 +23,15 @@ pub(crate) struct Common {
     /// Write every session as a JSON line to FILE (- for stdout).
     #[arg(long, value_name = "FILE|-", env = "MAILTAP_SESSIONS")]
     pub(crate) sessions: Option<String>,
+    /// How --sessions writes each session: JSON lines, or CSV under a header line.
+    #[arg(
+        long = "sessions-format",
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "json",
+        env = "MAILTAP_SESSIONS_FORMAT"
+    )]
+    pub(crate) sessions_format: SessionsFormat,
     /// Map an extra TCP port to a protocol, or override a default (repeatable), e.g. 2525=smtp.
     #[arg(
         long = "port",
@@ -34,14 +48,24 @@ pub(crate) struct Common {
         value_delimiter = ','
     )]
     pub(crate) trust_anchors: Vec<PathBuf>,
-    /// Write the metrics in the text exposition format to FILE at the end (for
-    /// node_exporter's textfile collector: written to FILE.tmp, then renamed).
+    /// Write the metrics in the text exposition format to FILE, every
+    /// --metrics-file-interval and at the end (for node_exporter's textfile collector: each
+    /// time to a new file in the same directory, then renamed over FILE).
     #[arg(
         long = "metrics-file",
         value_name = "FILE",
         env = "MAILTAP_METRICS_FILE"
     )]
     pub(crate) metrics_file: Option<PathBuf>,
+    /// How often --metrics-file is rewritten while the sensor runs, e.g. 15s or 1m (0: only
+    /// at the end).
+    #[arg(
+        long = "metrics-file-interval",
+        value_name = "DURATION",
+        env = "MAILTAP_METRICS_FILE_INTERVAL",
+        default_value = "15s"
+    )]
+    pub(crate) metrics_file_interval: humantime::Duration,
     /// Worker threads. replay: the workers take turns reading the file and share the decoding
     /// and the analysis, so N workers use N cores (default: the number of cores; 0 and 1 run
     /// everything on one thread). capture: the capture thread reads and decodes, and N workers
@@ -73,6 +97,24 @@ pub(crate) struct Common {
         env = "MAILTAP_WEB_CONFIG_FILE"
     )]
     pub(crate) web_config_file: Option<PathBuf>,
+    /// HTTP connections open at once, from all clients; beyond it new ones are closed.
+    #[arg(
+        long = "web.max-connections",
+        value_name = "N",
+        default_value_t = http::DEFAULT_MAX_CONNECTIONS,
+        env = "MAILTAP_WEB_MAX_CONNECTIONS",
+        value_parser = clap::value_parser!(u32).range(1..=65_536).map(|n| n as usize)
+    )]
+    pub(crate) web_max_connections: usize,
+    /// HTTP connections open at once from one client address (an IPv6 client: its /64).
+    #[arg(
+        long = "web.max-connections-per-client",
+        value_name = "N",
+        default_value_t = http::DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+        env = "MAILTAP_WEB_MAX_CONNECTIONS_PER_CLIENT",
+        value_parser = clap::value_parser!(u32).range(1..=65_536).map(|n| n as usize)
+    )]
+    pub(crate) web_max_connections_per_client: usize,
     /// Servers kept in the inventory (`/servers`); beyond that the least recently seen go.
     #[arg(
         long = "inventory-size",
@@ -104,6 +146,22 @@ pub(crate) struct Common {
     pub(crate) anonymize: Option<String>,
 }
 
+/// `--sessions-format`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum SessionsFormat {
+    Json,
+    Csv,
+}
+
+impl From<SessionsFormat> for LogFormat {
+    fn from(f: SessionsFormat) -> Self {
+        match f {
+            SessionsFormat::Json => LogFormat::Json,
+            SessionsFormat::Csv => LogFormat::Csv,
+        }
+    }
+}
+
 impl Common {
     pub(crate) fn limits(&self, workers: usize) -> Limits {
         Limits {
@@ -116,23 +174,35 @@ impl Common {
 }
 
 /// What both commands record into: the session log (pseudonymized with `--anonymize`), the
-/// metrics and the server inventory.
+/// metrics, the server inventory and the metrics file.
 pub(crate) struct Sinks {
     pub(crate) log: Option<SessionLog>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) inventory: Arc<Inventory>,
+    pub(crate) metrics_file: Option<Arc<MetricsFile>>,
+    /// The report so far, shown at `/` and `/report.json`.
+    pub(crate) report: Arc<SharedReport>,
 }
 
 impl Common {
-    /// Open the sinks; `open_log` picks how the session log is buffered (per file, or per
-    /// session for a live run). On failure, the exit code after saying why.
-    pub(crate) fn sinks(
-        &self,
-        open_log: fn(Option<&str>) -> Result<Option<SessionLog>, String>,
-    ) -> Result<Sinks, ExitCode> {
+    /// Open the sinks; the session log file is reopened on every SIGHUP. On failure, the
+    /// exit code after saying why: 1 for a session log that cannot be opened, 2 for a
+    /// metrics file that can never be written.
+    pub(crate) fn sinks(&self, signals: &Signals) -> Result<Sinks, ExitCode> {
+        // First the check that can refuse the command line, before any file is created.
+        let metrics_file = match &self.metrics_file {
+            Some(path) => match MetricsFile::new(path) {
+                Ok(f) => Some(Arc::new(f)),
+                Err(e) => return Err(fail(2, &e)),
+            },
+            None => None,
+        };
         let anonymizer = self.anonymize.as_deref().map(Anonymizer::new);
-        let log = match open_log(self.sessions.as_deref()) {
-            Ok(l) => l.map(|l| l.anonymized(anonymizer)),
+        let log = match open_log(self.sessions.as_deref(), signals) {
+            Ok(l) => l.map(|l| {
+                l.anonymized(anonymizer)
+                    .formatted(self.sessions_format.into())
+            }),
             Err(e) => return Err(fail(1, &e)),
         };
         let metrics = match Metrics::new() {
@@ -143,8 +213,60 @@ impl Common {
             log,
             metrics,
             inventory: Arc::new(Inventory::new(self.inventory_size)),
+            metrics_file,
+            report: Arc::new(SharedReport::new()),
         })
     }
+
+    /// The metrics file rewritten every `--metrics-file-interval` from now on.
+    pub(crate) fn rewrite_metrics_file(
+        &self,
+        file: Option<&Arc<MetricsFile>>,
+        metrics: &Arc<Metrics>,
+    ) -> Option<Periodic> {
+        file.map(|f| {
+            Periodic::start(
+                Arc::clone(f),
+                Arc::clone(metrics),
+                *self.metrics_file_interval,
+            )
+        })
+    }
+
+    pub(crate) fn http_config(&self, address: &str) -> HttpConfig {
+        HttpConfig {
+            listen_address: address.to_string(),
+            telemetry_path: self.web_telemetry_path.clone(),
+            web_config: self.web_config_file.clone(),
+            max_connections: self.web_max_connections,
+            max_connections_per_client: self.web_max_connections_per_client,
+        }
+    }
+}
+
+/// After a run: the last write of the metrics file, and what the session log lost. Says
+/// what failed; true when every output is complete.
+pub(crate) fn finish_outputs(outputs: &Outputs, metrics_file: Option<Periodic>) -> bool {
+    let mut complete = true;
+    let lost = outputs.log_failures.lost();
+    if lost > 0 {
+        fail(
+            1,
+            &format!(
+                "{}: {lost} session records could not be written",
+                outputs.log_failures.name()
+            ),
+        );
+        complete = false;
+    }
+    if let Some(periodic) = metrics_file {
+        let path = periodic.path().to_path_buf();
+        if let Err(e) = periodic.finish() {
+            fail(1, &format!("--metrics-file {}: {e}", path.display()));
+            complete = false;
+        }
+    }
+    complete
 }
 
 /// Start the HTTP server on `--web.listen-address`, or on `default` when the flag is absent
@@ -154,16 +276,18 @@ pub(crate) fn serve(
     default: Option<&str>,
     metrics: &Arc<Metrics>,
     inventory: &Arc<Inventory>,
+    report: &Arc<SharedReport>,
 ) -> Result<Option<Server>, ExitCode> {
     let Some(address) = common.web_listen_address.as_deref().or(default) else {
         return Ok(None);
     };
-    let cfg = HttpConfig {
-        listen_address: address.to_string(),
-        telemetry_path: common.web_telemetry_path.clone(),
-        web_config: common.web_config_file.clone(),
-    };
-    match Server::start(&cfg, Arc::clone(metrics), Arc::clone(inventory)) {
+    let cfg = common.http_config(address);
+    match Server::start(
+        &cfg,
+        Arc::clone(metrics),
+        Arc::clone(inventory),
+        Arc::clone(report),
+    ) {
         Ok(s) => {
             eprintln!(
                 "mailtap: listening on {} ({}, metrics at {})",
@@ -203,14 +327,6 @@ pub(crate) fn workers(n: Option<u16>, reader: Reader) -> usize {
     )
 }
 
-/// Write to `path.tmp`, then rename: a reader (the textfile collector) never sees half a file.
-pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
 pub(crate) fn trust(paths: &[PathBuf]) -> Result<Arc<TlsContext>, String> {
     let pems = paths
         .iter()
@@ -221,17 +337,39 @@ pub(crate) fn trust(paths: &[PathBuf]) -> Result<Arc<TlsContext>, String> {
         .map_err(|e| format!("--trust-anchor: {e}"))
 }
 
-pub(crate) fn open_log(target: Option<&str>) -> Result<Option<SessionLog>, String> {
-    let out: Box<dyn Write + Send> = match target {
+/// The session log: stdout (`-`), or a file appended to and reopened on SIGHUP.
+fn open_log(target: Option<&str>, signals: &Signals) -> Result<Option<SessionLog>, String> {
+    let path = match target {
         None => return Ok(None),
-        Some("-") => Box::new(BufWriter::new(io::stdout())),
-        Some(path) => Box::new(BufWriter::new(create(path)?)),
+        Some("-") => return Ok(Some(SessionLog::new(Box::new(io::stdout())))),
+        Some(path) => Path::new(path),
     };
-    Ok(Some(SessionLog::new(out)))
+    let (file, opened) =
+        AppendFile::open(path).map_err(|e| format!("--sessions {}: {e}", path.display()))?;
+    say_cut(path, opened);
+    let file = Arc::new(file);
+    let reopened = Arc::clone(&file);
+    signals.on_hangup(Box::new(move || match reopened.reopen() {
+        Ok(opened) => say_cut(reopened.path(), opened),
+        Err(e) => eprintln!(
+            "mailtap: SIGHUP: cannot reopen --sessions {}: {e}; still writing to the file \
+             open before",
+            reopened.path().display()
+        ),
+    }));
+    Ok(Some(SessionLog::file(file)))
 }
 
-pub(crate) fn create(path: &str) -> Result<std::fs::File, String> {
-    std::fs::File::create(path).map_err(|e| format!("--sessions {path}: {e}"))
+/// A partial last line, left by a process killed in the middle of a write, was cut off.
+fn say_cut(path: &Path, opened: Opened) {
+    if opened.cut > 0 {
+        eprintln!(
+            "mailtap: --sessions {}: cut off a partial last line ({} bytes) left by an \
+             earlier run; appending after the last whole line",
+            path.display(),
+            opened.cut
+        );
+    }
 }
 
 pub(crate) fn fail(code: u8, msg: &str) -> ExitCode {

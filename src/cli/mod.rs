@@ -3,3 +3,4 @@
 pub(crate) mod capture;
 pub(crate) mod common;
 pub(crate) mod replay;
+pub(crate) mod size;

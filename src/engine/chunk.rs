@@ -6,7 +6,7 @@
 use crate::decode::MAX_FRAME;
 use crate::source::file::BATCH;
 use crate::source::split::{FRONT, PIECE};
-use crate::source::{Frame, Packet, Timestamp};
+use crate::source::{Frame, Packet, TimeSpan, Timestamp};
 
 /// Bytes after which a chunk of copied frames is sent: with room for one more frame of the
 /// largest size, as much as a piece of a split file and the room before it.
@@ -91,8 +91,21 @@ impl Chunk {
         self.frames.iter().map(|f| f.ts).max().unwrap_or_default()
     }
 
+    /// The earliest and latest time of its frames.
+    pub(super) fn span(&self) -> Option<TimeSpan> {
+        TimeSpan::of(self.frames.iter().map(|f| f.ts))
+    }
+
     pub(super) fn len(&self) -> usize {
         self.frames.len()
+    }
+
+    /// Frames the capture holds less of than the wire carried (the snap length cut them).
+    pub(super) fn cut(&self) -> u64 {
+        self.frames
+            .iter()
+            .filter(|f| u64::try_from(f.len).unwrap_or(u64::MAX) < u64::from(f.wire_len))
+            .count() as u64
     }
 
     /// The frames, in the order they were pushed.

@@ -5,13 +5,21 @@ use crate::decode::{decode, Segment, Skip};
 use crate::recycle::recycle;
 use crate::source::Packet;
 
-/// How many packet results there are: one per [`Skip`] reason, plus "mail".
-pub const PACKET_RESULTS: usize = Skip::ALL.len() + 1;
+/// How many packet results there are: one per [`Skip`] reason, plus `mail` and
+/// `cut_by_snaplen`.
+pub const PACKET_RESULTS: usize = Skip::ALL.len() + 2;
 const MAIL: usize = Skip::ALL.len();
+/// A mail segment the snap length cut: analysed, its missing tail a gap of known length.
+const CUT: usize = Skip::ALL.len() + 1;
 
-/// The `result` label of `packets_total`, by index: the skip reasons, then `mail`.
+/// The `result` label of `packets_total`, by index: the skip reasons, then `mail`, then
+/// `cut_by_snaplen`.
 pub fn packet_result_label(i: usize) -> &'static str {
-    Skip::ALL.get(i).map_or("mail", |s| s.label())
+    match Skip::ALL.get(i) {
+        Some(s) => s.label(),
+        None if i == CUT => "cut_by_snaplen",
+        None => "mail",
+    }
 }
 
 pub struct Decoder {
@@ -34,7 +42,8 @@ impl Decoder {
     pub fn decode<'a>(&mut self, p: &Packet<'a>) -> Option<Segment<'a>> {
         match decode(p, &self.ports) {
             Ok(seg) => {
-                self.counts[MAIL] += 1;
+                let cut = (seg.payload.len() as u64) < u64::from(seg.payload_len);
+                self.counts[if cut { CUT } else { MAIL }] += 1;
                 Some(seg)
             }
             Err(skip) => {

@@ -32,8 +32,9 @@ use crate::flow::table::{CloseReason, FlowInfo};
 use crate::record::SessionRecord;
 use crate::session::tls::TlsContext;
 use crate::session::Session;
+use crate::source::compressed::Compression;
 use crate::source::file::{CaptureFile, Input, SourceError};
-use crate::source::{Packet, Timestamp};
+use crate::source::{Packet, TimeSpan, Timestamp};
 use parallel::Parallel;
 use ring::Ring;
 use std::sync::Arc;
@@ -89,10 +90,25 @@ pub struct Finished {
 /// How far [`Engine::read_input`] has read a file.
 pub struct ReadProgress<'a> {
     pub packets: u64,
+    /// Packets the snap length cut (frames shorter in the capture than on the wire); exact in
+    /// the last call for a file, 0 or a lower bound before.
+    pub cut: u64,
     /// Bytes of the file read.
     pub offset: u64,
     /// The engine's health now (for live metrics during a long replay).
     pub health: &'a dyn Fn() -> Health,
+}
+
+/// What [`Engine::read_input`] read of one input.
+#[derive(Debug)]
+pub struct InputRead {
+    pub packets: u64,
+    /// Packet time of the earliest and latest packet read; `None` without packets.
+    pub span: Option<TimeSpan>,
+    /// The error that stopped the input before its end, if one did.
+    pub result: Result<(), SourceError>,
+    /// How the input was compressed (its offsets are then those of the decompressed stream).
+    pub compression: Option<Compression>,
 }
 
 /// Where finished connections go. Runs on one thread; owned by the engine until it finishes.
@@ -144,29 +160,44 @@ impl<S: Sink> Engine<S> {
         Engine { mode }
     }
 
-    /// Every packet of `input`, until its end or the first block that cannot be read. Returns
-    /// how many packets there were, and the error if one stopped the file. `progress` is
-    /// called now and then, and once at the end.
+    /// Every packet of `input`, until its end or the first block that cannot be read: how
+    /// many packets there were, their time span, and the error if one stopped the file.
+    /// `progress` is called now and then, and once at the end.
     pub fn read_input(
         &mut self,
         input: &Input,
         progress: &mut dyn FnMut(ReadProgress<'_>),
-    ) -> (u64, Result<(), SourceError>) {
+    ) -> InputRead {
         if let Mode::Ring(r) = &mut self.mode {
             return r.read_input(input, progress);
         }
         let mut file = match CaptureFile::open(input) {
             Ok(file) => file,
-            Err(e) => return (0, Err(e)),
+            Err(e) => {
+                return InputRead {
+                    packets: 0,
+                    span: None,
+                    result: Err(e),
+                    compression: None,
+                }
+            }
         };
         let mut packets = 0u64;
+        let mut cut = 0u64;
+        let mut span = None;
         let result = file.for_each_batch(&mut |batch, offset| {
             let before = packets;
             packets += batch.len() as u64;
+            cut += batch
+                .iter()
+                .filter(|p| (p.data.len() as u64) < u64::from(p.wire_len))
+                .count() as u64;
+            span = TimeSpan::join(span, TimeSpan::of(batch.iter().map(|p| p.ts)));
             self.packets(batch);
             if before / 1024 != packets / 1024 {
                 progress(ReadProgress {
                     packets,
+                    cut,
                     offset,
                     health: &|| self.health(),
                 });
@@ -174,10 +205,16 @@ impl<S: Sink> Engine<S> {
         });
         progress(ReadProgress {
             packets,
+            cut,
             offset: file.offset(),
             health: &|| self.health(),
         });
-        (packets, result)
+        InputRead {
+            packets,
+            span,
+            result,
+            compression: file.compression(),
+        }
     }
 
     pub fn packet(&mut self, p: &Packet<'_>) {

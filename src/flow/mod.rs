@@ -3,6 +3,7 @@
 //! The flow table keeps one opaque handler per connection (the mail session) and feeds it each
 //! direction's bytes in order, once, as [`StreamEvent`]s. Reassembly knows no protocol.
 
+pub mod order;
 pub mod reassembly;
 pub mod seq;
 mod slots;

@@ -61,6 +61,11 @@ impl Budget {
         self.used
     }
 
+    /// Whether `n` more bytes could be held by a direction already holding `held`.
+    pub fn has_room(&self, held: usize, n: usize) -> bool {
+        held.saturating_add(n) <= self.per_direction && self.fits(n)
+    }
+
     fn fits(&self, n: usize) -> bool {
         self.used.saturating_add(n) <= self.total
     }
@@ -149,7 +154,7 @@ struct Held {
 }
 
 /// One direction of a connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Reassembler {
     /// Offsets relative to the first stream byte; the reference offset is `next`: the next
     /// byte to deliver (in bypass: the highest offset seen).
@@ -157,9 +162,36 @@ pub struct Reassembler {
     /// Offset of the FIN (one past the last data byte), once seen.
     fin: Option<u64>,
     held: Option<Box<Held>>,
+    /// Nothing at or past this offset is delivered, neither data nor gap, until it is raised:
+    /// the flow holds this direction back while the other one has not yet delivered what these
+    /// bytes answer (cross-direction order, `flow::order`). `u64::MAX` when nothing waits.
+    limit: u64,
+    /// Bypassed: the highest offset the peer acknowledged. Counted only when the stream ends,
+    /// capped at its FIN: the acknowledgment of a FIN is one past it, and may be captured
+    /// before the FIN itself.
+    acked_mark: u64,
     synced: bool,
+    /// Synced at the first data segment seen rather than at a SYN: until a SYN fixes the base
+    /// (or the flow stops waiting for one), an earlier segment arriving late moves it back.
+    tentative: bool,
     bypass: bool,
     ended: bool,
+}
+
+impl Default for Reassembler {
+    fn default() -> Self {
+        Reassembler {
+            space: SeqSpace::default(),
+            fin: None,
+            held: None,
+            limit: u64::MAX,
+            acked_mark: 0,
+            synced: false,
+            tentative: false,
+            bypass: false,
+            ended: false,
+        }
+    }
 }
 
 impl Reassembler {
@@ -171,6 +203,118 @@ impl Reassembler {
     pub fn sync(&mut self, base: SeqNumber) {
         self.space = SeqSpace::new(base);
         self.synced = true;
+    }
+
+    /// The SYN says where the stream starts. A base taken from a data segment moves back to
+    /// it (the bytes held so far keep their sequence numbers); either way the base is final.
+    pub fn confirm_base(&mut self, base: SeqNumber) {
+        if !self.synced {
+            self.sync(base);
+            return;
+        }
+        if self.tentative && self.space.last() == 0 {
+            if let Some(back) = self.space.base().checked_sub(base) {
+                self.move_base_back(u64::from(back));
+            }
+        }
+        self.tentative = false;
+    }
+
+    /// The base taken from the first data segment stays: no SYN came in time.
+    pub fn settle_base(&mut self) {
+        self.tentative = false;
+    }
+
+    /// Synced at a data segment, and no SYN has confirmed the base yet.
+    pub fn is_tentative(&self) -> bool {
+        self.tentative
+    }
+
+    /// Offset 0 moves `by` bytes back; what is held keeps its sequence numbers.
+    fn move_base_back(&mut self, by: u64) {
+        if by == 0 || by > MAX_WINDOW {
+            return;
+        }
+        // Offsets are taken modulo 2^32 by design, as in `SeqSpace::seq_at`.
+        let base = SeqNumber(self.space.base().0.wrapping_sub(by as u32));
+        self.space = SeqSpace::new(base);
+        self.fin = self.fin.map(|f| f.saturating_add(by));
+        if let Some(held) = self.held.as_mut() {
+            for r in &mut held.runs {
+                r.start = r.start.saturating_add(by);
+                r.wire_end = r.wire_end.saturating_add(by);
+            }
+        }
+    }
+
+    /// Hold back everything at or past `limit` (see the field); `u64::MAX` lets all through.
+    pub fn set_limit(&mut self, limit: u64) {
+        self.limit = limit;
+    }
+
+    /// The sequence number's offset in this stream, if it is synced and `seq` lies at or after
+    /// its start.
+    pub fn offset_of(&self, seq: SeqNumber) -> Option<u64> {
+        if !self.synced {
+            return None;
+        }
+        self.space.offset(seq)
+    }
+
+    /// What the peer's acknowledgment `ack` says this direction holds beyond what it
+    /// delivered: the offset it acknowledges (capped at the FIN), when that is ahead of the
+    /// next byte to deliver and within the window. The flow waits before declaring those bytes
+    /// lost: they may still arrive, when the capture put the acknowledgment first.
+    pub fn acked_ahead(&self, ack: SeqNumber) -> Option<u64> {
+        if !self.synced || self.ended || self.bypass {
+            return None;
+        }
+        let delta = self.space.delta(ack);
+        if delta <= 0 || delta.unsigned_abs() > MAX_WINDOW {
+            return None;
+        }
+        let target = self.next_offset().saturating_add(delta.unsigned_abs());
+        let target = self.fin.map_or(target, |f| target.min(f));
+        (target > self.next_offset()).then_some(target)
+    }
+
+    /// The highest offset this direction knows of: held bytes, cut tails, the FIN.
+    pub fn highest_known(&self) -> u64 {
+        self.held
+            .as_ref()
+            .and_then(|h| h.runs.last())
+            .map_or(0, |r| r.wire_end.max(r.end()))
+            .max(self.fin.unwrap_or(0))
+            .max(self.next_offset())
+    }
+
+    /// The stream reached its FIN but has not ended yet (its start was tentative).
+    pub fn fin_reached(&self) -> bool {
+        !self.ended && !self.tentative && self.fin.is_some_and(|f| self.next_offset() >= f)
+    }
+
+    /// Held data starts right at the next byte to deliver (it waits only on the limit).
+    pub fn held_at_next(&self) -> bool {
+        self.first_run_start()
+            .is_some_and(|s| s <= self.next_offset())
+    }
+
+    /// Deliver what is held contiguously from the next byte, up to the limit: no gap is
+    /// declared but for tails the capture cut.
+    pub fn deliver_held(&mut self, budget: &mut Budget, sink: &mut dyn Sink) -> Outcome {
+        let mut out = Out::new(sink);
+        if self.ended || self.bypass {
+            return out.o;
+        }
+        if !self.held_at_next() {
+            self.settle(&mut out);
+            return out.o;
+        }
+        let next = self.next_offset();
+        let flow = self.drain(next, budget, &mut out);
+        self.stop_if_done(flow, budget, &mut out);
+        self.settle(&mut out);
+        out.o
     }
 
     /// Start over at a new base (the same ports reused with a new ISN before any byte moved).
@@ -259,8 +403,14 @@ impl Reassembler {
         }
         if !self.synced {
             self.sync(seg.seq);
+            self.tentative = true;
         }
-        let delta = self.space.delta(seg.seq);
+        let mut delta = self.space.delta(seg.seq);
+        if delta < 0 && self.tentative && self.space.last() == 0 {
+            // An earlier segment of a stream synced at a later one: the stream starts here.
+            self.move_base_back(delta.unsigned_abs());
+            delta = self.space.delta(seg.seq);
+        }
         if delta.unsigned_abs() > MAX_WINDOW {
             out.o.out_of_window = true;
             out.sink.anomaly(Anomaly::OutOfWindow);
@@ -316,8 +466,7 @@ impl Reassembler {
             target = target.min(fin);
         }
         if self.bypass {
-            out.o.advanced += target.saturating_sub(next);
-            self.space.set_last(target.max(next));
+            self.acked_mark = self.acked_mark.max(target);
         } else {
             let flow = self.drain(target, budget, &mut out);
             self.stop_if_done(flow, budget, &mut out);
@@ -334,6 +483,8 @@ impl Reassembler {
             return out.o;
         }
         if !self.bypass {
+            // The end: nothing waits any more.
+            self.limit = u64::MAX;
             let last_held = self
                 .held
                 .as_ref()
@@ -342,6 +493,13 @@ impl Reassembler {
             let target = last_held.max(self.fin.unwrap_or(0));
             let flow = self.drain(target, budget, &mut out);
             self.stop_if_done(flow, budget, &mut out);
+        } else {
+            let acked = self.fin.map_or(self.acked_mark, |f| self.acked_mark.min(f));
+            let next = self.next_offset();
+            if acked > next {
+                out.o.advanced += acked - next;
+                self.space.set_last(acked);
+            }
         }
         self.ended = true;
         out.o.ended = true;
@@ -350,10 +508,32 @@ impl Reassembler {
         out.o
     }
 
-    /// Stop delivering: drop what is held; from now on only count.
-    pub fn bypass(&mut self, budget: &mut Budget) {
+    /// An ended stream's late segment ending at `end`: how far it extends the stream's count
+    /// (within the window), nothing delivered.
+    pub fn count_late(&mut self, end: SeqNumber) -> u64 {
+        if !self.synced {
+            return 0;
+        }
+        let delta = self.space.delta(end);
+        if delta <= 0 || delta.unsigned_abs() > MAX_WINDOW {
+            return 0;
+        }
+        let next = self.next_offset();
+        self.space
+            .set_last(next.saturating_add(delta.unsigned_abs()));
+        delta.unsigned_abs()
+    }
+
+    /// Stop delivering: drop what is held; from now on only count. Returns how far the
+    /// stream advanced: over what was held (holes included), as the end of the stream would
+    /// have.
+    pub fn bypass(&mut self, budget: &mut Budget) -> u64 {
+        let next = self.next_offset();
+        let highest = self.highest_known();
         self.release(budget);
         self.bypass = true;
+        self.space.set_last(highest);
+        highest - next
     }
 
     /// Give held bytes back to the budget (the flow is going away or bypassed).
@@ -395,13 +575,14 @@ impl Reassembler {
     fn stop_if_done(&mut self, flow: ControlFlow<()>, budget: &mut Budget, out: &mut Out<'_>) {
         if flow.is_break() {
             out.o.done = true;
-            self.bypass(budget);
+            out.o.advanced += self.bypass(budget);
         }
     }
 
     /// `Eof` once the stream reached its FIN.
+    /// (Not while the start is tentative: the stream may still turn out to begin earlier.)
     fn settle(&mut self, out: &mut Out<'_>) {
-        if !self.ended && self.fin.is_some_and(|f| self.next_offset() >= f) {
+        if !self.ended && !self.tentative && self.fin.is_some_and(|f| self.next_offset() >= f) {
             self.ended = true;
             out.o.ended = true;
             out.eof();
@@ -430,6 +611,66 @@ impl Reassembler {
         self.held.as_ref()?.runs.first().map(|r| r.start)
     }
 
+    /// Consume the first held run where it starts at or before `next`, up to the limit: its
+    /// bytes from `next` on are delivered, then its cut tail (known missing) as a gap. Returns
+    /// `None` when no run starts there or the limit stops it.
+    fn take_held(&mut self, budget: &mut Budget, out: &mut Out<'_>) -> Option<ControlFlow<()>> {
+        let next = self.next_offset();
+        let limit = self.limit;
+        let start = self.first_run_start()?;
+        if start > next || next >= limit {
+            return None;
+        }
+        let mut run = self.pop_first_run(budget)?;
+        // Bytes before `next` were delivered already (from another copy): skipped.
+        let skip = usize::try_from(next - run.start).unwrap_or(usize::MAX);
+        let upto = run.end().min(limit);
+        let take = usize::try_from(upto.saturating_sub(next)).unwrap_or(usize::MAX);
+        let mut flow = ControlFlow::Continue(());
+        let (a, b) = run.data.as_slices();
+        let mut from = skip;
+        let mut left = take;
+        for part in [a, b] {
+            let piece = part.get(from..).unwrap_or_default();
+            from = from.saturating_sub(part.len());
+            let piece = piece.get(..left).unwrap_or(piece);
+            left -= piece.len();
+            if flow.is_continue() {
+                flow = self.consume(piece, out);
+            }
+        }
+        let used = skip.saturating_add(take).min(run.data.len());
+        run.data.drain(..used);
+        run.start = run.start.saturating_add(len64(used));
+        if run.data.is_empty() {
+            // What is left of the run is its cut tail: a gap up to the limit. Bytes of the
+            // tail a held run supplies are not missing: the gap stops where the next run
+            // starts, and the rest of the tail goes on past that run's bytes.
+            let here = self.next_offset();
+            let mut tail_end = run.wire_end.min(limit);
+            if let Some(following) = self.held.as_mut().and_then(|h| h.runs.first_mut()) {
+                if following.start < tail_end {
+                    following.wire_end = following.wire_end.max(run.wire_end);
+                    tail_end = following.start.max(here);
+                    run.wire_end = tail_end;
+                }
+            }
+            if flow.is_continue() && tail_end > here {
+                flow = self.gap(tail_end - here, out);
+            }
+            run.start = run.start.max(tail_end);
+        }
+        let keep = !run.data.is_empty() || run.wire_end > run.start.max(self.next_offset());
+        if keep {
+            self.unpop_first_run(run, budget);
+        }
+        if flow.is_continue() && used == 0 && keep && self.next_offset() == next {
+            // Nothing could move: the run waits on the limit.
+            return None;
+        }
+        Some(flow)
+    }
+
     fn pop_first_run(&mut self, budget: &mut Budget) -> Option<Run> {
         let held = self.held.as_mut()?;
         if held.runs.is_empty() {
@@ -444,36 +685,28 @@ impl Reassembler {
         Some(run)
     }
 
-    /// Deliver a run that starts at or before `next` (skipping what was already delivered).
-    fn deliver_run(&mut self, run: &Run, out: &mut Out<'_>) -> ControlFlow<()> {
-        let skip = self.next_offset().saturating_sub(run.start);
-        let mut skip = usize::try_from(skip).unwrap_or(usize::MAX);
-        let (a, b) = run.data.as_slices();
-        for part in [a, b] {
-            let rest = part.get(skip..).unwrap_or_default();
-            skip = skip.saturating_sub(part.len());
-            self.consume(rest, out)?;
-        }
-        ControlFlow::Continue(())
+    /// Put back what is left of the run [`pop_first_run`](Self::pop_first_run) took.
+    fn unpop_first_run(&mut self, run: Run, budget: &mut Budget) {
+        let n = run.data.len();
+        let held = self.held.get_or_insert_with(Box::default);
+        held.bytes = held.bytes.saturating_add(n);
+        budget.take(n);
+        held.runs.insert(0, run);
     }
 
-    /// Move `next` to at least `target`: held runs are delivered, holes declared gaps; runs
-    /// that then follow contiguously are delivered too (and their known-missing tails gapped).
-    fn drain(
-        &mut self,
-        mut target: u64,
-        budget: &mut Budget,
-        out: &mut Out<'_>,
-    ) -> ControlFlow<()> {
+    /// Move `next` to at least `target` (not past the limit): held runs are delivered, holes
+    /// declared gaps; runs that then follow contiguously are delivered too (and their
+    /// known-missing tails gapped).
+    fn drain(&mut self, target: u64, budget: &mut Budget, out: &mut Out<'_>) -> ControlFlow<()> {
         loop {
+            if let Some(flow) = self.take_held(budget, out) {
+                flow?;
+                continue;
+            }
             let next = self.next_offset();
+            let target = target.min(self.limit);
             match self.first_run_start() {
-                Some(start) if start <= next => {
-                    if let Some(run) = self.pop_first_run(budget) {
-                        target = target.max(run.wire_end);
-                        self.deliver_run(&run, out)?;
-                    }
-                }
+                Some(start) if start <= next => return ControlFlow::Continue(()),
                 Some(start) if start < target => self.gap(start - next, out)?,
                 // Then loop: a run may start right where the gap ends.
                 _ if next < target => self.gap(target - next, out)?,
@@ -483,31 +716,47 @@ impl Reassembler {
     }
 
     /// `data` at `off ≤ next` ends (on the wire) at `end > next`: deliver it from the packet,
-    /// except where a held copy came first.
+    /// except where a held copy came first; what lies past the limit is held.
     fn deliver_in_order(
         &mut self,
         off: u64,
         data: &[u8],
-        end: u64,
+        mut end: u64,
         budget: &mut Budget,
         out: &mut Out<'_>,
     ) -> ControlFlow<()> {
-        let mut target = end;
         loop {
             let next = self.next_offset();
+            if next >= self.limit {
+                // Held back: keep the rest of the segment (and its cut tail) for later.
+                return self.hold(off, data, end, budget, out);
+            }
             let skip = usize::try_from(next.saturating_sub(off)).unwrap_or(usize::MAX);
             let rest = data.get(skip..).unwrap_or_default();
             if rest.is_empty() {
                 break;
             }
+            let room = usize::try_from(self.limit - next).unwrap_or(usize::MAX);
+            let rest = rest.get(..room).unwrap_or(rest);
             match self.first_run_start() {
                 Some(start) if start <= next => {
-                    if let Some(run) = self.pop_first_run(budget) {
-                        if !run_matches(&run, next, rest) {
+                    if let Some(r) = self.held.as_ref().and_then(|h| h.runs.first()) {
+                        if !run_matches(r, next, rest) {
                             out.conflict();
                         }
-                        target = target.max(run.wire_end);
-                        self.deliver_run(&run, out)?;
+                    }
+                    // This segment supplies the run's cut tail as far as its data goes: only
+                    // what lies past that is known missing (a gap once the segment is in).
+                    let supplied = next.saturating_add(len64(rest.len()));
+                    if let Some(r) = self.held.as_mut().and_then(|h| h.runs.first_mut()) {
+                        if supplied > r.end() && r.wire_end > r.end() {
+                            end = end.max(r.wire_end);
+                            r.wire_end = r.end();
+                        }
+                    }
+                    match self.take_held(budget, out) {
+                        Some(flow) => flow?,
+                        None => return self.hold(off, data, end, budget, out),
                     }
                 }
                 Some(start) if start < next.saturating_add(len64(rest.len())) => {
@@ -517,10 +766,15 @@ impl Reassembler {
                 _ => self.consume(rest, out)?,
             }
         }
-        self.drain(target, budget, out)
+        if end > self.next_offset() && self.next_offset() >= self.limit {
+            return self.hold(off, data, end, budget, out);
+        }
+        self.drain(end, budget, out)
     }
 
-    /// `data` at `off > next`: hold it; if a cap refuses, declare the oldest hole a gap and retry.
+    /// `data` at `off` that cannot be delivered now (it lies after `next`, or past the limit):
+    /// hold it; if a cap refuses, make room (the oldest hole becomes a gap; held bytes waiting
+    /// on the other direction are let through: memory wins over order) and retry.
     fn hold(
         &mut self,
         off: u64,
@@ -530,8 +784,15 @@ impl Reassembler {
         out: &mut Out<'_>,
     ) -> ControlFlow<()> {
         loop {
-            if off <= self.next_offset() {
+            let next = self.next_offset();
+            if off <= next && next < self.limit {
                 return self.deliver_in_order(off, data, end, budget, out);
+            }
+            // Only the part from `next` on is new.
+            let skip = usize::try_from(next.saturating_sub(off)).unwrap_or(usize::MAX);
+            let (off, data) = (off.max(next), data.get(skip..).unwrap_or_default());
+            if end <= off {
+                return ControlFlow::Continue(());
             }
             match self.try_hold(off, data, end, budget) {
                 Ok(conflict) => {
@@ -545,11 +806,19 @@ impl Reassembler {
                         out.o.full = Some(full);
                         out.sink.anomaly(Anomaly::ReassemblyOverflow);
                     }
+                    if self.limit <= next {
+                        self.limit = u64::MAX;
+                        continue;
+                    }
                     // This segment supplies the cut tails of runs before it from `off` on:
                     // making room must not declare those bytes a gap.
                     self.trim_cut_tails(off);
                     let oldest_hole_end = self.first_run_start().map_or(off, |s| s.min(off));
                     self.drain(oldest_hole_end, budget, out)?;
+                    if self.next_offset() == next {
+                        // Nothing moved (the limit sits before the hole): let it through.
+                        self.limit = u64::MAX;
+                    }
                 }
             }
         }
@@ -1053,6 +1322,48 @@ mod tests {
         assert_eq!(s.rec.events, vec![data(b"abcdefghij")]);
     }
 
+    /// Found by fuzzing (reassembly): a cut segment's tail that reaches over runs held after
+    /// it is missing only where no run supplies the bytes.
+    #[test]
+    fn a_cut_tail_over_held_runs_is_a_gap_only_between_them() {
+        let mut s = Stream::after_syn(ISN_NEAR_WRAP, roomy());
+        s.send(16, b"s");
+        s.send(17, b"t");
+        s.send(20, b"x");
+        s.cut(14, b"o", 16, false); // 14..30 on the wire, 14 captured
+        s.finish();
+        assert_eq!(
+            s.rec.events,
+            vec![
+                Ev::Gap(14),
+                data(b"o"),
+                Ev::Gap(1),
+                data(b"st"),
+                Ev::Gap(2),
+                data(b"x"),
+                Ev::Gap(9),
+                Ev::Eof
+            ]
+        );
+    }
+
+    #[test]
+    fn an_in_order_segment_supplies_the_cut_tail_of_a_run_it_reaches() {
+        let mut s = Stream::after_syn(1, roomy());
+        s.cut(4, b"ef", 8, false); // 4..12 on the wire, 4..6 captured
+        s.send(0, b"abcdEFghij"); // reaches the run, then supplies 6..10 of its tail
+        assert_eq!(s.rec.events, vec![data(b"abcdefghij"), Ev::Gap(2)]);
+        assert!(s.rec.anomalies.contains(&Anomaly::ConflictingOverlap));
+        assert_eq!(s.r.next_offset(), 12);
+        assert_eq!(s.r.held_bytes(), 0);
+        // Past the tail: the segment's bytes after it are delivered too.
+        let mut s = Stream::after_syn(1, roomy());
+        s.cut(4, b"ef", 6, false);
+        s.send(0, b"abcdefghijkl");
+        assert_eq!(s.rec.events, vec![data(b"abcdefghijkl")]);
+        assert_eq!(s.r.next_offset(), 12);
+    }
+
     #[test]
     fn segments_far_out_of_window_are_dropped() {
         let mut s = Stream::after_syn(ISN_NEAR_WRAP, roomy());
@@ -1155,7 +1466,9 @@ mod tests {
         assert!(o.done);
         assert!(s.r.is_bypassed());
         assert_eq!(s.budget.used(), 0);
-        assert_eq!(s.send(3, b"defghijklmno").advanced, 12);
+        // What was held counts (the hole before it too), as the end of the stream would have.
+        assert_eq!(o.advanced, 14);
+        assert_eq!(s.send(3, b"defghijklmno").advanced, 1);
         assert_eq!(s.send(3, b"defg").advanced, 0);
         assert_eq!(s.send(20, b"xy").advanced, 7);
         s.fin(22);

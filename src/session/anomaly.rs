@@ -62,6 +62,9 @@ pub enum Anomaly {
     ClientHelloBothWays,
     /// The handshake was larger than mailtap reads; judged on what was seen.
     HandshakeTooLarge,
+    /// Bytes of the TLS handshake were not captured (a lost segment, or the snap length): the
+    /// fields they held are unknown, and the verdict comes from the records seen around them.
+    TlsHandshakeGap,
 }
 
 impl Anomaly {
@@ -92,6 +95,7 @@ impl Anomaly {
             Anomaly::ServerHelloFirst => "server_hello_first",
             Anomaly::ClientHelloBothWays => "client_hello_both_ways",
             Anomaly::HandshakeTooLarge => "handshake_too_large",
+            Anomaly::TlsHandshakeGap => "tls_handshake_gap",
         }
     }
 }
@@ -110,14 +114,15 @@ impl Anomaly {
     }
 }
 
-/// The anomalies of one session: each kind once, in the order first seen, bounded by the enum.
+/// The anomalies of one session: each kind once, in the enum's order (so a record does not
+/// depend on which of two directions the capture showed first), bounded by the enum.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Anomalies(Vec<Anomaly>);
 
 impl Anomalies {
     pub fn add(&mut self, a: Anomaly) {
-        if !self.0.contains(&a) {
-            self.0.push(a);
+        if let Err(i) = self.0.binary_search(&a) {
+            self.0.insert(i, a);
         }
     }
 
@@ -156,14 +161,14 @@ mod tests {
     }
 
     #[test]
-    fn each_kind_is_kept_once_in_first_seen_order() {
+    fn each_kind_is_kept_once_in_the_enums_order() {
         let mut list = Anomalies::default();
         list.add(Anomaly::BareLf);
         list.add(Anomaly::OneSided);
         list.add(Anomaly::BareLf);
         assert_eq!(
             serde_json::to_string(&list).unwrap(),
-            r#"["bare_lf","one_sided"]"#
+            r#"["one_sided","bare_lf"]"#
         );
     }
 }

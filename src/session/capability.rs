@@ -48,11 +48,6 @@ pub fn is_masked(token: &[u8], len: usize) -> bool {
             .is_some_and(|head| !head.is_empty() && head.iter().all(|&b| b == b'X'))
 }
 
-/// The start of a TLS handshake record (RFC 8446 §5.1: content type 22, version 3.x).
-pub fn is_tls_record(text: &[u8]) -> bool {
-    text.starts_with(&[0x16, 0x03])
-}
-
 /// The line-level anomalies every line-based dialogue records.
 pub fn note_line(
     line: &crate::session::line::Line<'_>,

@@ -26,8 +26,8 @@ use cache::{VerdictCache, Window};
 /// At most this many certificates of a chain are looked at (leaf first).
 pub const MAX_CHAIN_CERTS: usize = 10;
 
-/// The verdict, as the record spells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The verdict; the label is also the record's spelling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CertStatus {
     Valid,
     Expired,
@@ -39,11 +39,28 @@ pub enum CertStatus {
     Hidden,
     /// No Certificate message in the clear in a TLS ≤ 1.2 handshake (anonymous, PSK, or the
     /// handshake stopped before it).
+    #[default]
     Absent,
     Unparsable,
+    /// A Certificate was sent, but a gap in the capture took all or part of it: it cannot be
+    /// judged.
+    Partial,
 }
 
 impl CertStatus {
+    pub const ALL: [CertStatus; 10] = [
+        CertStatus::Valid,
+        CertStatus::Expired,
+        CertStatus::NotYetValid,
+        CertStatus::SelfSigned,
+        CertStatus::UnknownIssuer,
+        CertStatus::NameMismatch,
+        CertStatus::Hidden,
+        CertStatus::Absent,
+        CertStatus::Unparsable,
+        CertStatus::Partial,
+    ];
+
     pub const fn label(self) -> &'static str {
         match self {
             CertStatus::Valid => "valid",
@@ -55,17 +72,26 @@ impl CertStatus {
             CertStatus::Hidden => "hidden",
             CertStatus::Absent => "absent",
             CertStatus::Unparsable => "unparsable",
+            CertStatus::Partial => "partial",
         }
     }
 
     /// The record's certificate object with this status and nothing else.
     pub fn info(self) -> CertificateInfo {
         CertificateInfo {
-            status: self.label().to_owned(),
+            status: self,
             ..CertificateInfo::default()
         }
     }
 }
+
+impl std::fmt::Display for CertStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+crate::session::cipher::serialize_as_display!(CertStatus);
 
 /// A `--trust-anchor` file that holds no usable certificate.
 #[derive(Debug, thiserror::Error)]
@@ -143,14 +169,12 @@ pub fn assess(
     };
     let not_before = leaf.validity().not_before.timestamp();
     let not_after = leaf.validity().not_after.timestamp();
-    let mut info = CertificateInfo {
-        status: String::new(),
+    let info = CertificateInfo {
+        status: status(ctx, chain, &leaf, sni, now, (not_before, not_after)),
         subject_cn: common_name(leaf.subject()),
         issuer_cn: common_name(leaf.issuer()),
         not_after: rfc3339(not_after),
     };
-    let status = status(ctx, chain, &leaf, sni, now, (not_before, not_after));
-    info.status = status.label().to_owned();
     if let Some(window) = reusable_window(chain, (not_before, not_after), now) {
         ctx.verdicts.put(chain, sni, window, &info);
     }
@@ -308,8 +332,8 @@ mod tests {
         TlsContext::new(&[CA.to_vec()]).expect("test CA loads")
     }
 
-    fn status_of(ctx: &TlsContext, pem: &[u8], sni: Option<&str>, ts: Timestamp) -> String {
-        assess(ctx, &pem_chain(pem), sni, ts).status
+    fn status_of(ctx: &TlsContext, pem: &[u8], sni: Option<&str>, ts: Timestamp) -> &'static str {
+        assess(ctx, &pem_chain(pem), sni, ts).status.label()
     }
 
     #[test]
@@ -318,7 +342,7 @@ mod tests {
         assert_eq!(
             info,
             CertificateInfo {
-                status: "valid".into(),
+                status: CertStatus::Valid,
                 subject_cn: Some("mail.example.test".into()),
                 issuer_cn: Some("mailtap Test Root CA".into()),
                 not_after: Some("2035-01-01T00:00:00Z".into()),
@@ -351,10 +375,12 @@ mod tests {
         let mozilla_only = TlsContext::new(&[]).expect("roots load");
         assert_eq!(status_of(&mozilla_only, LEAF, SNI, ts), "unknown_issuer");
         assert_eq!(
-            assess(&ctx, &[vec![0x30, 0x03, 1, 2, 3]], SNI, ts).status,
+            assess(&ctx, &[vec![0x30, 0x03, 1, 2, 3]], SNI, ts)
+                .status
+                .label(),
             "unparsable"
         );
-        assert_eq!(assess(&ctx, &[], SNI, ts).status, "absent");
+        assert_eq!(assess(&ctx, &[], SNI, ts).status, CertStatus::Absent);
     }
 
     #[test]
@@ -381,7 +407,7 @@ mod tests {
         assert_eq!(chain.len(), 5);
         let leaf_only = &chain[..1];
         assert_eq!(
-            assess(&ctx(), leaf_only, SNI, in_validity()).status,
+            assess(&ctx(), leaf_only, SNI, in_validity()).status.label(),
             "unknown_issuer"
         );
     }

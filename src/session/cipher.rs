@@ -7,74 +7,178 @@
 //! - supported groups: built at first use from `cipher/iana-groups.csv`, the IANA "TLS
 //!   Supported Groups" registry text.
 //!
-//! Code points missing from a table are kept as data, spelled `0x1a2b`.
+//! Code points missing from a table are kept as data. Each value has two spellings: the
+//! record's (`Display` and `Serialize`: the registry name, or the code point `0x1a2b`), and a
+//! metric label (`label()`: the registry name, or [`OTHER`]), which comes from a closed set
+//! whatever the peer sends.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::LazyLock;
 use tls_parser::{
     TlsCipherAu, TlsCipherEnc, TlsCipherEncMode, TlsCipherKx, TlsCipherMac, TlsCipherSuite,
 };
 
+use crate::session::dh_groups::DhGroup;
+
 /// The IANA "TLS Supported Groups" registry (`tls-parameters-8.csv`).
 const IANA_GROUPS_CSV: &str = include_str!("cipher/iana-groups.csv");
+
+/// The label of a code point no table of mailtap lists.
+pub const OTHER: &str = "other";
+
+/// Serializes a value as its `Display` spelling (the record's).
+macro_rules! serialize_as_display {
+    ($($t:ty),*) => {$(
+        impl ::serde::Serialize for $t {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    )*};
+}
+pub(crate) use serialize_as_display;
 
 /// A protocol version as negotiated, with its record spelling (`SSLv3`, `TLSv1.0` … `TLSv1.3`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version(pub u16);
 
 impl Version {
+    pub const SSL2: Version = Version(0x0002);
     pub const SSL3: Version = Version(0x0300);
     pub const TLS10: Version = Version(0x0301);
     pub const TLS11: Version = Version(0x0302);
     pub const TLS12: Version = Version(0x0303);
     pub const TLS13: Version = Version(0x0304);
 
-    pub fn label(self) -> String {
-        match self.0 {
-            0x0002 => "SSLv2".to_owned(),
-            0x0300 => "SSLv3".to_owned(),
-            0x0301 => "TLSv1.0".to_owned(),
-            0x0302 => "TLSv1.1".to_owned(),
-            0x0303 => "TLSv1.2".to_owned(),
-            0x0304 => "TLSv1.3".to_owned(),
-            other => hex_code(other),
+    /// Every version mailtap names.
+    pub const KNOWN: [Version; 6] = [
+        Version::SSL2,
+        Version::SSL3,
+        Version::TLS10,
+        Version::TLS11,
+        Version::TLS12,
+        Version::TLS13,
+    ];
+
+    /// Its name, when it is one of [`Version::KNOWN`].
+    pub const fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            0x0002 => "SSLv2",
+            0x0300 => "SSLv3",
+            0x0301 => "TLSv1.0",
+            0x0302 => "TLSv1.1",
+            0x0303 => "TLSv1.2",
+            0x0304 => "TLSv1.3",
+            _ => return None,
+        })
+    }
+
+    /// The metric label: the name, or [`OTHER`] (drafts, private and made-up versions).
+    pub fn label(self) -> &'static str {
+        self.name().unwrap_or(OTHER)
+    }
+}
+
+/// The name, or the code point `0x7f1c`.
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "0x{:04x}", self.0),
         }
     }
 }
 
-/// `0x1a2b`: how a code point missing from a table is recorded.
-pub fn hex_code(v: u16) -> String {
-    format!("0x{v:04x}")
+/// A cipher suite (TLS ≤ 1.2 or 1.3), by code point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CipherSuite(pub u16);
+
+impl CipherSuite {
+    /// Its IANA name, when the registry lists it.
+    pub fn name(self) -> Option<&'static str> {
+        TlsCipherSuite::from_id(self.0).map(|s| s.name)
+    }
+
+    /// The metric label: the IANA name, or [`OTHER`].
+    pub fn label(self) -> &'static str {
+        self.name().unwrap_or(OTHER)
+    }
 }
+
+/// The IANA name, or the code point `0x1a2b`.
+impl fmt::Display for CipherSuite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "0x{:04x}", self.0),
+        }
+    }
+}
+
+/// The group of a key exchange, as the record names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// A TLS supported group (RFC 8446 §4.2.7, RFC 8422 §5.1.1), by code point: a TLS 1.3
+    /// key_share or an ECDHE ServerKeyExchange's named curve.
+    Named(u16),
+    /// Explicit finite-field parameters (RFC 5246 §7.4.3) over a well-known prime.
+    Prime(DhGroup),
+    /// Explicit finite-field parameters over a custom prime of this many bits.
+    CustomPrime(u32),
+}
+
+impl Group {
+    /// The metric label: the IANA or RFC name; a custom prime by its size's bucket
+    /// (`dh_under_2048`, `dh2048` for 2048 ≤ bits < 3072, `dh3072_plus`); [`OTHER`] for a
+    /// code point the registry does not list.
+    pub fn label(self) -> &'static str {
+        match self {
+            Group::Named(id) => GROUPS.get(&id).map_or(OTHER, |g| g.name),
+            Group::Prime(g) => g.name(),
+            Group::CustomPrime(bits) if bits < 2048 => "dh_under_2048",
+            Group::CustomPrime(bits) if bits < 3072 => "dh2048",
+            Group::CustomPrime(_) => "dh3072_plus",
+        }
+    }
+}
+
+/// `x25519`, `0x1a2b`, `ffdhe2048`, or a custom prime's size `dh1024`.
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Group::Named(id) => match GROUPS.get(&id) {
+                Some(g) => f.write_str(g.name),
+                None => write!(f, "0x{id:04x}"),
+            },
+            Group::Prime(g) => f.write_str(g.name()),
+            Group::CustomPrime(bits) => write!(f, "dh{bits}"),
+        }
+    }
+}
+
+serialize_as_display!(Version, CipherSuite, Group);
 
 /// GREASE values (RFC 8701): `0x?a?a` with both bytes equal.
 pub const fn is_grease(v: u16) -> bool {
     (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff)
 }
 
-/// The cipher suite's IANA name, or `0x1a2b` when the registry does not know it.
-pub fn suite_name(id: u16) -> String {
-    match TlsCipherSuite::from_id(id) {
-        Some(s) => s.name.to_owned(),
-        None => hex_code(id),
-    }
-}
-
 /// One supported group of the IANA registry.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Group {
-    pub name: String,
+struct Registered {
+    name: &'static str,
     /// A post-quantum KEM, alone or in a hybrid (ML-KEM, Kyber).
-    pub post_quantum: bool,
+    post_quantum: bool,
     /// A finite-field Diffie-Hellman group (RFC 7919).
-    pub ffdhe: bool,
+    ffdhe: bool,
 }
 
-static GROUPS: LazyLock<HashMap<u16, Group>> = LazyLock::new(|| parse_groups(IANA_GROUPS_CSV));
+static GROUPS: LazyLock<HashMap<u16, Registered>> = LazyLock::new(|| parse_groups(IANA_GROUPS_CSV));
 
 /// Rows `value,description,...` whose value is a single number and whose description names a
 /// group (not `Reserved`/`Unassigned`). ` (OBSOLETE)` is cut from the name.
-fn parse_groups(csv: &str) -> HashMap<u16, Group> {
+fn parse_groups(csv: &'static str) -> HashMap<u16, Registered> {
     let mut map = HashMap::new();
     for line in csv.lines().skip(1) {
         let mut cols = line.splitn(3, ',');
@@ -88,22 +192,14 @@ fn parse_groups(csv: &str) -> HashMap<u16, Group> {
         if name.is_empty() || name.starts_with("Reserved") || name.starts_with("Unassigned") {
             continue;
         }
-        let group = Group {
-            name: name.to_owned(),
+        let group = Registered {
+            name,
             post_quantum: name.contains("MLKEM") || name.contains("Kyber"),
             ffdhe: name.starts_with("ffdhe"),
         };
         map.insert(value, group);
     }
     map
-}
-
-/// The group's IANA name (`x25519`, `secp256r1`, `X25519MLKEM768`), or `0x1a2b`.
-pub fn group_name(id: u16) -> String {
-    match GROUPS.get(&id) {
-        Some(g) => g.name.clone(),
-        None => hex_code(id),
-    }
 }
 
 /// Whether the group carries a post-quantum KEM (registry names with ML-KEM or Kyber).
@@ -127,7 +223,7 @@ pub fn group_is_ffdhe(id: u16) -> bool {
     GROUPS.get(&id).is_some_and(|g| g.ffdhe)
 }
 
-/// How the keys were agreed, as the record spells it.
+/// How the keys were agreed; the label is also the record's spelling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyExchange {
     Ecdhe,
@@ -145,6 +241,20 @@ pub enum KeyExchange {
 }
 
 impl KeyExchange {
+    pub const ALL: [KeyExchange; 11] = [
+        KeyExchange::Ecdhe,
+        KeyExchange::Dhe,
+        KeyExchange::Rsa,
+        KeyExchange::Psk,
+        KeyExchange::Ecdh,
+        KeyExchange::Dh,
+        KeyExchange::Krb5,
+        KeyExchange::Srp,
+        KeyExchange::Eccpwd,
+        KeyExchange::Mlkem,
+        KeyExchange::Null,
+    ];
+
     pub const fn label(self) -> &'static str {
         match self {
             KeyExchange::Ecdhe => "ECDHE",
@@ -194,7 +304,7 @@ pub fn suite_key_exchange(id: u16) -> Option<KeyExchange> {
     })
 }
 
-/// A weakness of the negotiated parameters; the label is the record's spelling.
+/// A weakness of the negotiated parameters; the label is also the record's spelling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Weakness {
     NonForwardSecret,
@@ -213,6 +323,22 @@ pub enum Weakness {
 }
 
 impl Weakness {
+    pub const ALL: [Weakness; 13] = [
+        Weakness::NonForwardSecret,
+        Weakness::Export,
+        Weakness::NullCipher,
+        Weakness::Anonymous,
+        Weakness::Rc4,
+        Weakness::Des,
+        Weakness::TripleDes,
+        Weakness::Md5,
+        Weakness::Sslv3,
+        Weakness::Tls10,
+        Weakness::Tls11,
+        Weakness::DhUnder2048,
+        Weakness::CbcSha1,
+    ];
+
     pub const fn label(self) -> &'static str {
         match self {
             Weakness::NonForwardSecret => "non_forward_secret",
@@ -231,6 +357,20 @@ impl Weakness {
         }
     }
 }
+
+impl fmt::Display for KeyExchange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl fmt::Display for Weakness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+serialize_as_display!(KeyExchange, Weakness);
 
 /// What was negotiated, as far as weaknesses go.
 #[derive(Clone, Copy, Debug, Default)]
@@ -288,6 +428,7 @@ pub fn weaknesses(n: &Negotiated) -> Vec<Weakness> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     const IANA_SUITES_EXCERPT: &str = include_str!("cipher/iana-cipher-suites-excerpt.csv");
 
@@ -311,22 +452,22 @@ mod tests {
         let rows = registry_rows(IANA_SUITES_EXCERPT);
         assert!(rows.len() > 30, "excerpt parsed: {}", rows.len());
         for (id, name) in rows {
-            assert_eq!(suite_name(id), name, "suite {id:#06x}");
+            assert_eq!(CipherSuite(id).to_string(), name, "suite {id:#06x}");
         }
     }
 
     #[test]
     fn group_table_is_the_iana_registry() {
-        assert_eq!(group_name(29), "x25519");
-        assert_eq!(group_name(23), "secp256r1");
-        assert_eq!(group_name(24), "secp384r1");
-        assert_eq!(group_name(256), "ffdhe2048");
-        assert_eq!(group_name(0x11ec), "X25519MLKEM768");
-        assert_eq!(group_name(0x11eb), "SecP256r1MLKEM768");
-        assert_eq!(group_name(0x11ed), "SecP384r1MLKEM1024");
-        assert_eq!(group_name(0x6399), "X25519Kyber768Draft00");
-        assert_eq!(group_name(0x0a0a), "0x0a0a");
-        assert_eq!(group_name(0x1a2b), "0x1a2b");
+        assert_eq!(Group::Named(29).to_string(), "x25519");
+        assert_eq!(Group::Named(23).to_string(), "secp256r1");
+        assert_eq!(Group::Named(24).to_string(), "secp384r1");
+        assert_eq!(Group::Named(256).to_string(), "ffdhe2048");
+        assert_eq!(Group::Named(0x11ec).to_string(), "X25519MLKEM768");
+        assert_eq!(Group::Named(0x11eb).to_string(), "SecP256r1MLKEM768");
+        assert_eq!(Group::Named(0x11ed).to_string(), "SecP384r1MLKEM1024");
+        assert_eq!(Group::Named(0x6399).to_string(), "X25519Kyber768Draft00");
+        assert_eq!(Group::Named(0x0a0a).to_string(), "0x0a0a");
+        assert_eq!(Group::Named(0x1a2b).to_string(), "0x1a2b");
         for pq in [0x11ec, 0x11eb, 0x11ed, 0x6399, 0x639a, 0x0201] {
             assert!(group_is_post_quantum(pq), "{pq:#x}");
         }
@@ -338,7 +479,8 @@ mod tests {
 
     #[test]
     fn unknown_suite_is_kept_as_its_code_point() {
-        assert_eq!(suite_name(0x1a2b), "0x1a2b");
+        assert_eq!(CipherSuite(0x1a2b).to_string(), "0x1a2b");
+        assert_eq!(CipherSuite(0x1a2b).label(), OTHER);
         assert_eq!(suite_key_exchange(0x1a2b), None);
     }
 
@@ -414,10 +556,93 @@ mod tests {
     }
 
     #[test]
-    fn version_labels() {
-        assert_eq!(Version::SSL3.label(), "SSLv3");
-        assert_eq!(Version::TLS10.label(), "TLSv1.0");
-        assert_eq!(Version::TLS13.label(), "TLSv1.3");
-        assert_eq!(Version(0x7f1c).label(), "0x7f1c");
+    fn version_spellings() {
+        assert_eq!(Version::SSL3.to_string(), "SSLv3");
+        assert_eq!(Version::TLS10.to_string(), "TLSv1.0");
+        assert_eq!(Version::TLS13.to_string(), "TLSv1.3");
+        assert_eq!(Version(0x7f1c).to_string(), "0x7f1c");
+        assert_eq!(Version(0x7f1c).label(), OTHER);
+        assert_eq!(Version::TLS12.label(), "TLSv1.2");
+        let json = serde_json::to_string(&[Version::TLS12, Version(0x0305)]).ok();
+        assert_eq!(json.as_deref(), Some(r#"["TLSv1.2","0x0305"]"#));
+    }
+
+    fn every_code_point() -> impl Iterator<Item = u16> {
+        0..=u16::MAX
+    }
+
+    /// The labels of all 65,536 versions: the six names and `other`.
+    #[test]
+    fn version_labels_are_a_closed_set() {
+        let labels: BTreeSet<&str> = every_code_point().map(|v| Version(v).label()).collect();
+        let want: BTreeSet<&str> = Version::KNOWN
+            .iter()
+            .filter_map(|v| v.name())
+            .chain([OTHER])
+            .collect();
+        assert_eq!(labels, want);
+    }
+
+    /// The labels of all 65,536 suites: the registry's names and `other`, never a code point.
+    #[test]
+    fn suite_labels_are_a_closed_set() {
+        let labels: BTreeSet<&str> = every_code_point().map(|v| CipherSuite(v).label()).collect();
+        let names: BTreeSet<&str> = every_code_point()
+            .filter_map(|v| CipherSuite(v).name())
+            .collect();
+        assert!(labels.contains(OTHER) && labels.contains("TLS_AES_128_GCM_SHA256"));
+        assert_eq!(labels.len(), names.len() + 1, "the names and `other`");
+        assert!(labels.len() < 600, "{}", labels.len());
+        assert!(labels.iter().all(|l| !l.starts_with("0x")));
+    }
+
+    /// The labels of every group a record can hold: all 65,536 named groups, every
+    /// well-known prime, and custom primes of any size up to a handshake message's bits.
+    #[test]
+    fn group_labels_are_a_closed_set() {
+        let named = every_code_point().map(Group::Named);
+        let primes: Vec<Group> = DhGroup::all().map(Group::Prime).collect();
+        let custom = (0..=64 * 1024 * 8)
+            .chain([u32::MAX - 1, u32::MAX])
+            .map(Group::CustomPrime);
+        let labels: BTreeSet<&str> = named
+            .chain(primes.iter().copied())
+            .chain(custom)
+            .map(Group::label)
+            .collect();
+        let registry: BTreeSet<&str> = GROUPS.values().map(|g| g.name).collect();
+        let want: BTreeSet<&str> = registry
+            .into_iter()
+            .chain(DhGroup::names())
+            .chain(["dh_under_2048", "dh2048", "dh3072_plus", OTHER])
+            .collect();
+        assert_eq!(labels, want);
+        assert!(labels.len() < 100, "{}", labels.len());
+    }
+
+    #[test]
+    fn custom_primes_are_bucketed_by_size() {
+        let label = |bits| Group::CustomPrime(bits).label();
+        assert_eq!(label(0), "dh_under_2048");
+        assert_eq!(label(2047), "dh_under_2048");
+        assert_eq!(label(2048), "dh2048");
+        assert_eq!(label(3071), "dh2048");
+        assert_eq!(label(3072), "dh3072_plus");
+        assert_eq!(label(u32::MAX), "dh3072_plus");
+        assert_eq!(Group::CustomPrime(1024).to_string(), "dh1024");
+        let json = serde_json::to_string(&[Group::CustomPrime(1024), Group::Named(29)]).ok();
+        assert_eq!(json.as_deref(), Some(r#"["dh1024","x25519"]"#));
+    }
+
+    #[test]
+    fn closed_enums_serialize_as_their_labels() {
+        for k in KeyExchange::ALL {
+            let json = serde_json::to_string(&k).ok();
+            assert_eq!(json, Some(format!("\"{}\"", k.label())));
+        }
+        for w in Weakness::ALL {
+            let json = serde_json::to_string(&w).ok();
+            assert_eq!(json, Some(format!("\"{}\"", w.label())));
+        }
     }
 }

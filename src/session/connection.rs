@@ -45,6 +45,8 @@ pub struct Session {
     /// are dropped then: a bypassed connection holds only this).
     verdict: Option<Box<Judgement>>,
     midstream: bool,
+    /// By [`Direction::index`]: bytes lost before the stream's first byte seen.
+    start_gap: [u64; 2],
 }
 
 impl Session {
@@ -57,13 +59,16 @@ impl Session {
             tls_start: None,
             verdict: None,
             midstream: false,
+            start_gap: [0; 2],
         }
     }
 
-    /// The record of a finished connection; `None` when it never carried a payload byte.
+    /// The record of a finished connection; `None` when it never carried a payload byte, or no
+    /// server took part in it ([`FlowInfo::server_seen`]).
     /// Consumes the session: its verdict moves into the record instead of being copied.
     pub fn into_record(self, info: &FlowInfo) -> Option<SessionRecord> {
-        if info.bytes.iter().all(|b| *b == 0) {
+        // A flow without payload, or without a server (spoofed packets, floods), is no session.
+        if info.bytes.iter().all(|b| *b == 0) || !info.server_seen {
             return None;
         }
         let encryption = self.encryption();
@@ -90,20 +95,23 @@ impl Session {
         })
     }
 
-    fn established(&self) -> bool {
+    /// Whether the handshake completed; `None` when gaps hid what would tell (or no TLS).
+    fn established(&self) -> Option<bool> {
         match (&self.phase, &self.verdict) {
             (Phase::Tls(t), _) => t.established(),
             (_, Some(v)) => v.established(),
-            _ => false,
+            _ => None,
         }
     }
 
+    /// A verdict only from bytes seen: TLS whose outcome a gap hid is `unknown`, never failed.
     fn encryption(&self) -> Encryption {
         let established = self.established();
         match (self.tls_start, established) {
-            (Some(TlsStart::Starttls), true) => Encryption::Starttls,
-            (Some(TlsStart::Implicit), true) => Encryption::ImplicitTls,
-            (Some(_), false) => Encryption::TlsFailed,
+            (Some(TlsStart::Starttls), Some(true)) => Encryption::Starttls,
+            (Some(TlsStart::Implicit), Some(true)) => Encryption::ImplicitTls,
+            (Some(_), Some(false)) => Encryption::TlsFailed,
+            (Some(_), None) => Encryption::Unknown,
             (None, _) if matches!(self.phase, Phase::MidstreamTls) => Encryption::Unknown,
             (None, _) if self.facts.starttls_stripped => Encryption::StarttlsStripped,
             (None, _) if self.facts.starttls_refused => Encryption::StarttlsRefused,
@@ -114,20 +122,36 @@ impl Session {
 
     fn detect(&mut self, dir: Direction, data: &[u8], ts: Timestamp) -> Interest {
         let tls_first = TlsAnalyzer::looks_like_tls(data);
-        if self.midstream && !tls_first && looks_like_tls_record(data) {
+        let start_seen = !self.midstream && self.start_gap.get(dir.index()) == Some(&0);
+        if start_seen && tls_first {
+            // TLS from a stream's first byte: an implicit-TLS port, a client opening with a
+            // ClientHello where clear text usually comes first (TLS straight to 587), or a
+            // server that answers in TLS (its client's first bytes lost).
+            return self.start_tls(TlsStart::Implicit, dir, data, ts);
+        }
+        if !start_seen && looks_like_tls_record(data) {
+            if self.protocol.implicit_tls() && !self.midstream {
+                // The connection's start was seen, its first bytes lost: on this port they
+                // were TLS, and the handshake is read on from here.
+                return self.start_tls(TlsStart::Implicit, dir, data, ts);
+            }
             // Encrypted traffic already under way: nothing to learn about how it began.
             self.phase = Phase::MidstreamTls;
             return Interest::Done;
         }
-        // TLS from the first byte: an implicit-TLS port, or a client opening with a
-        // ClientHello on a port that usually speaks in clear first (TLS straight to 587).
-        if tls_first && (self.protocol.implicit_tls() || dir == Direction::ToServer) {
-            return self.start_tls(TlsStart::Implicit, dir, data, ts);
-        }
         if self.protocol.implicit_tls() {
             self.facts.anomaly(Anomaly::CleartextOnImplicitTlsPort);
         }
-        self.phase = Phase::Cleartext(dialogue(self.protocol.family()));
+        let mut d = dialogue(self.protocol.family());
+        for (gap_dir, len) in [Direction::ToServer, Direction::ToClient]
+            .into_iter()
+            .zip(self.start_gap)
+        {
+            if len > 0 {
+                d.on_gap(gap_dir, len, &mut self.facts);
+            }
+        }
+        self.phase = Phase::Cleartext(d);
         self.cleartext(dir, data, ts)
     }
 
@@ -141,12 +165,34 @@ impl Session {
                 let rest = data.get(consumed..).unwrap_or_default();
                 self.start_tls(TlsStart::Starttls, dir, rest, ts)
             }
+            Step::ClientTls {
+                consumed,
+                held_byte,
+            } => {
+                let rest = data.get(consumed..).unwrap_or_default();
+                if !held_byte {
+                    return self.start_tls(TlsStart::Starttls, dir, rest, ts);
+                }
+                let mut whole = Vec::with_capacity(rest.len() + 1);
+                whole.push(0x16);
+                whole.extend_from_slice(rest);
+                self.start_tls(TlsStart::Starttls, dir, &whole, ts)
+            }
         }
     }
 
     fn start_tls(&mut self, how: TlsStart, dir: Direction, data: &[u8], ts: Timestamp) -> Interest {
         self.tls_start = Some(how);
-        self.phase = Phase::Tls(Box::new(TlsAnalyzer::new(Arc::clone(&self.ctx))));
+        let mut analyzer = Box::new(TlsAnalyzer::new(Arc::clone(&self.ctx)));
+        for (gap_dir, len) in [Direction::ToServer, Direction::ToClient]
+            .into_iter()
+            .zip(self.start_gap)
+        {
+            if len > 0 {
+                analyzer.note_gap(gap_dir);
+            }
+        }
+        self.phase = Phase::Tls(analyzer);
         if data.is_empty() {
             return Interest::More;
         }
@@ -170,16 +216,20 @@ impl Session {
         Interest::Done
     }
 
-    fn gap(&mut self, dir: Direction, len: u64) -> Interest {
+    fn gap(&mut self, dir: Direction, len: u64, ts: Timestamp) -> Interest {
         match &mut self.phase {
             Phase::Cleartext(d) => d.on_gap(dir, len, &mut self.facts),
             Phase::Tls(t) => {
-                if t.on_gap(dir, len, &mut self.facts.anomalies) == TlsProgress::Judged {
+                if t.on_gap(dir, len, ts, &mut self.facts.anomalies) == TlsProgress::Judged {
                     return self.bypass();
                 }
             }
-            // A gap before the first byte: the start of the dialogue is unknown.
-            Phase::Detect => self.midstream = true,
+            // A gap before the first byte: this stream's start was lost.
+            Phase::Detect => {
+                if let Some(g) = self.start_gap.get_mut(dir.index()) {
+                    *g = g.saturating_add(len);
+                }
+            }
             Phase::Bypass | Phase::MidstreamTls => {}
         }
         Interest::More
@@ -193,7 +243,7 @@ impl FlowHandler for Session {
             (StreamEvent::Data(d), Phase::Detect) => self.detect(dir, d, ts),
             (StreamEvent::Data(d), Phase::Cleartext(_)) => self.cleartext(dir, d, ts),
             (StreamEvent::Data(d), Phase::Tls(_)) => self.tls_data(dir, d, ts),
-            (StreamEvent::Gap(len), _) => self.gap(dir, len),
+            (StreamEvent::Gap(len), _) => self.gap(dir, len, ts),
             (StreamEvent::Eof, Phase::Tls(_)) => {
                 if let Phase::Tls(t) = &mut self.phase {
                     t.on_eof(dir, &mut self.facts.anomalies);

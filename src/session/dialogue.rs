@@ -48,6 +48,10 @@ pub enum Step {
     /// TLS begins: the first `consumed` bytes of this chunk were cleartext, the rest of this
     /// direction and everything that follows in the other direction is TLS.
     StartTls { consumed: usize },
+    /// TLS begins with the client's handshake at `consumed` in this client chunk, the reply
+    /// that allowed it not seen (see `session::starttls`); when `held_byte`, its first byte
+    /// 0x16 ended the chunk before and was held back, and precedes the rest.
+    ClientTls { consumed: usize, held_byte: bool },
 }
 
 /// A cleartext mail dialogue. Each implementation documents what it does after a gap.

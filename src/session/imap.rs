@@ -2,9 +2,10 @@
 //!
 //! Client lines are tagged commands, server lines untagged data (`*`), continuations (`+`)
 //! or tagged responses, paired with their command by tag (bounded: [`pending::MAX_PENDING`]).
-//! TLS begins on the tagged `OK` to `STARTTLS`; `NO` or `BAD` is a refusal, and `BAD` after
-//! the server advertised STARTTLS is a stripping indicator (`STARTTLS` takes no argument, so
-//! `BAD` can only mean "unknown command").
+//! STARTTLS follows the policy of `session::starttls`: TLS begins on the tagged `OK` to
+//! `STARTTLS`; `NO` is a refusal, and so is `BAD`, except after the server advertised STARTTLS,
+//! where it is a stripping indicator (`STARTTLS` takes no argument, so `BAD` can only mean
+//! "unknown command").
 //!
 //! **Literals.** A line ending in `{n}`, `{n+}` (RFC 7888) or `~{n}` (RFC 3516) is followed by
 //! n raw bytes, skipped by count without being looked at, then by the rest of the same command
@@ -35,10 +36,11 @@ mod syntax;
 
 use crate::flow::Direction;
 use crate::session::anomaly::Anomaly;
+use crate::session::capability::note_line;
 use crate::session::capability::{is_masked, MechSet};
-use crate::session::capability::{is_tls_record, note_line};
 use crate::session::dialogue::{mechanism, Dialogue, Facts, Step};
 use crate::session::line::{Line, LineReader};
+use crate::session::starttls::{self, ClientTls, Reply, Starttls};
 use pending::{Kind, Pending, TagId};
 use syntax::{Command, Response, Status};
 
@@ -53,6 +55,8 @@ pub struct Imap {
     client_lines: LineReader,
     server_lines: LineReader,
     st: State,
+    /// A client chunk ended with 0x16 alone at a line start: the next byte may make it TLS.
+    handshake_byte: bool,
 }
 
 impl Default for Imap {
@@ -74,7 +78,10 @@ impl Imap {
                 preauth: false,
                 login_disabled: false,
                 sasl: MechSet::default(),
+                starttls: Starttls::default(),
+                client_opaque: false,
             },
+            handshake_byte: false,
         }
     }
 
@@ -93,18 +100,52 @@ impl Imap {
         self.st.sasl
     }
 
-    fn client_data(&mut self, data: &[u8], facts: &mut Facts) {
+    fn client_data(&mut self, data: &[u8], facts: &mut Facts) -> Step {
         let mut input = data;
         loop {
+            if self.st.client_opaque {
+                return Step::Continue;
+            }
             if self.st.client.literal > 0 {
                 self.client_lines
                     .skip_raw(&mut self.st.client.literal, &mut input);
                 if self.st.client.literal > 0 {
-                    return;
+                    return Step::Continue;
+                }
+            }
+            if self.st.starttls.expects_client_tls() {
+                starttls::resync_at_handshake(
+                    &mut self.client_lines,
+                    input,
+                    &mut self.handshake_byte,
+                );
+            }
+            if !self.st.client.cont {
+                self.client_lines.resume_at(input, |l| {
+                    syntax::command(l).is_some_and(|c| verb(c.name) != Verb::Other)
+                });
+            }
+            // After a gap, the rest of the lost line is not a line start (nor TLS).
+            self.client_lines.drop_lost_tail(&mut input);
+            let held_byte = self.handshake_byte;
+            let at_line_start = !self.client_lines.has_partial() && !self.st.client.cont;
+            if starttls::tls_record_starts(input, at_line_start, &mut self.handshake_byte) {
+                match self.st.starttls.client_tls(facts) {
+                    ClientTls::Starts => {
+                        self.st.phase = Phase::Tls;
+                        return Step::ClientTls {
+                            consumed: data.len() - input.len(),
+                            held_byte,
+                        };
+                    }
+                    ClientTls::Opaque => {
+                        self.st.client_opaque = true;
+                        return Step::Continue;
+                    }
                 }
             }
             let Some(line) = self.client_lines.next_line(&mut input) else {
-                return;
+                return Step::Continue;
             };
             self.st.client_line(line, facts);
         }
@@ -112,6 +153,10 @@ impl Imap {
 
     fn server_data(&mut self, data: &[u8], facts: &mut Facts) -> Step {
         let mut input = data;
+        if !self.st.server.cont && self.st.server.literal == 0 {
+            self.server_lines
+                .resume_at(input, |l| syntax::response(l).is_some());
+        }
         loop {
             if self.st.server.literal > 0 {
                 self.server_lines
@@ -138,10 +183,7 @@ impl Dialogue for Imap {
     fn on_data(&mut self, dir: Direction, data: &[u8], facts: &mut Facts) -> Step {
         match (self.st.phase, dir) {
             (Phase::Tls, _) => Step::Continue,
-            (_, Direction::ToServer) => {
-                self.client_data(data, facts);
-                Step::Continue
-            }
+            (_, Direction::ToServer) => self.client_data(data, facts),
             (_, Direction::ToClient) => self.server_data(data, facts),
         }
     }
@@ -154,6 +196,8 @@ impl Dialogue for Imap {
         facts.anomaly(Anomaly::DialogueGap);
         match dir {
             Direction::ToServer => {
+                self.handshake_byte = false;
+                self.st.starttls.client_gap();
                 if !absorb(&mut self.st.client.literal, len) {
                     self.client_lines.reset();
                     self.st.client = ClientCursor::default();
@@ -244,6 +288,9 @@ struct State {
     preauth: bool,
     login_disabled: bool,
     sasl: MechSet,
+    starttls: Starttls,
+    /// TLS bytes where a command should start, with no STARTTLS to explain them.
+    client_opaque: bool,
 }
 
 /// Client command names the analyzer acts on.
@@ -284,10 +331,6 @@ impl State {
             self.client_literal(line.text);
             return;
         }
-        if is_tls_record(line.text) && facts.starttls_refused {
-            facts.anomaly(Anomaly::TlsAfterRefusedStarttls);
-            return;
-        }
         note_line(&line, facts);
         if !line.text.contains(&b' ') && self.awaits_client_data(line.text) {
             return;
@@ -313,14 +356,12 @@ impl State {
         }
         let kind = match verb(cmd.name) {
             Verb::StartTls => {
-                facts.starttls_attempted = true;
+                self.starttls.command(facts);
                 Kind::StartTls
             }
             Verb::Masked => {
-                // As seen on the wire: a rewritten command is no attempt (as a masked offer is no offer).
-                facts.starttls_stripped = true;
-                facts.anomaly(Anomaly::StarttlsCommandRewritten);
-                Kind::StartTls
+                self.starttls.rewritten(facts);
+                Kind::Other
             }
             Verb::Login => {
                 facts.add_auth("LOGIN");
@@ -428,20 +469,22 @@ impl State {
         }
         let Some(kind) = self.pending.take(tag) else {
             facts.anomaly(Anomaly::UnpairedReply);
+            if status == Status::Ok {
+                self.starttls.unpaired_positive();
+            }
             return Upgrade::No;
         };
-        match (kind, status) {
-            (Kind::StartTls, Status::Ok) => {
+        let reply = match status {
+            Status::Ok => Reply::Accepted,
+            Status::Bad => Reply::Unknown,
+            Status::No | Status::Bye | Status::Preauth => Reply::Refused,
+        };
+        match kind {
+            Kind::StartTls if self.starttls.reply(reply, facts) => {
                 self.phase = Phase::Tls;
                 return Upgrade::Tls;
             }
-            (Kind::StartTls, Status::Bad) if facts.starttls_offered => {
-                facts.starttls_refused = true;
-                facts.starttls_stripped = true;
-                facts.anomaly(Anomaly::StarttlsRejectedAfterOffer);
-            }
-            (Kind::StartTls, _) => facts.starttls_refused = true,
-            (Kind::Authenticate | Kind::Idle | Kind::Other, _) => {}
+            Kind::StartTls | Kind::Authenticate | Kind::Idle | Kind::Other => {}
         }
         Upgrade::No
     }
@@ -456,7 +499,7 @@ impl State {
     fn capabilities(&mut self, list: &[u8], facts: &mut Facts) {
         for cap in list.split(|&b| b == b' ') {
             if cap.eq_ignore_ascii_case(b"STARTTLS") {
-                facts.starttls_offered = true;
+                self.starttls.offered(facts);
             } else if cap.eq_ignore_ascii_case(b"LOGINDISABLED") {
                 self.login_disabled = true;
             } else if let Some(mech) = cap
@@ -466,8 +509,7 @@ impl State {
             {
                 self.sasl.insert(mech);
             } else if is_masked(cap, 8) {
-                facts.starttls_stripped = true;
-                facts.anomaly(Anomaly::StarttlsCapabilityMasked);
+                self.starttls.masked(facts);
             }
         }
     }

@@ -93,6 +93,61 @@ impl LineReader {
         self.resync = true;
     }
 
+    /// Resyncing after a gap: whether the bytes since the gap (those held, then `input`)
+    /// begin with `prefix`, however the stream was cut; false while too few have come to
+    /// tell, or once more came than `buf` keeps.
+    pub fn resumes_with(&self, input: &[u8], prefix: &[u8]) -> bool {
+        if !self.resync || self.held > self.buf.len() {
+            return false;
+        }
+        self.buf
+            .iter()
+            .chain(input)
+            .take(prefix.len())
+            .eq(prefix.iter())
+    }
+
+    /// Bytes of the unfinished line (or, resyncing, since the gap) held so far.
+    pub fn held_len(&self) -> usize {
+        self.held
+    }
+
+    /// The stream is known to be at a line start again although a gap came before (the peer's
+    /// reply shows the lost line was whole): stop resyncing.
+    pub fn at_line_start(&mut self) {
+        if self.resync {
+            // What was held since the gap ended the lost line.
+            self.clear();
+        }
+        self.resync = false;
+    }
+
+    /// After a gap, data resumes at a segment's start. When its first line is one that only
+    /// starts a line (a command or reply the dialogue recognises, `starts_a_line`), the gap
+    /// ended at a line end: read it rather than drop it as a lost line's tail. That line may
+    /// come in pieces: what is held of it (all of it since the gap, which `reset` cleared)
+    /// and `input` up to its LF are judged together, so the verdict is the same however the
+    /// stream was cut.
+    pub fn resume_at(&mut self, input: &[u8], starts_a_line: impl Fn(&[u8]) -> bool) {
+        if !self.resync {
+            return;
+        }
+        let room = self.max.saturating_sub(self.held);
+        let Some(nl) = memchr::memchr(b'\n', input.get(..room).unwrap_or(input)) else {
+            return;
+        };
+        let head = input.get(..nl).unwrap_or_default();
+        let judge = |line: &[u8]| starts_a_line(line.strip_suffix(b"\r").unwrap_or(line));
+        let whole = if self.held == 0 {
+            judge(head)
+        } else {
+            judge(&[self.buf.as_slice(), head].concat())
+        };
+        if whole {
+            self.resync = false;
+        }
+    }
+
     /// After a gap, drop the rest of the lost line from `input`, through its LF, so that the
     /// caller sees what follows at a line start (a TLS record, say) before reading the next
     /// line. Does nothing when not resyncing.
@@ -106,7 +161,10 @@ impl LineReader {
                 self.resync = false;
                 self.clear();
             }
-            None => *input = &[],
+            None => {
+                self.hold(input);
+                *input = &[];
+            }
         }
     }
 
@@ -139,8 +197,10 @@ impl LineReader {
         }
     }
 
+    /// Keep the start of an unfinished line. While resyncing too: what follows a gap may
+    /// turn out to be a whole line (`resume_at`); if not, its LF drops it.
     fn hold(&mut self, bytes: &[u8]) {
-        if self.resync || bytes.is_empty() {
+        if bytes.is_empty() {
             return;
         }
         let room = (self.max + 1).saturating_sub(self.buf.len());
@@ -269,6 +329,29 @@ mod tests {
         let mut input = &b"tail of something\r\nRCPT TO:<b>\r\n"[..];
         let l = r.next_line(&mut input).unwrap();
         assert_eq!(l.text, b"RCPT TO:<b>");
+    }
+
+    #[test]
+    fn the_first_line_after_a_gap_is_judged_whole_however_it_is_cut() {
+        let after_gap = b"* OK ready\r\nnext\r\n";
+        let reply = |l: &[u8]| l.starts_with(b"* OK");
+        for cut in 0..after_gap.len() {
+            let mut r = LineReader::new(512);
+            r.reset();
+            let mut lines = Vec::new();
+            for piece in [&after_gap[..cut], &after_gap[cut..]] {
+                r.resume_at(piece, reply);
+                let mut input = piece;
+                while let Some(l) = r.next_line(&mut input) {
+                    lines.push(l.text.to_vec());
+                }
+            }
+            assert_eq!(
+                lines,
+                [b"* OK ready".to_vec(), b"next".to_vec()],
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

@@ -5,11 +5,13 @@ pub mod capability;
 pub mod cert;
 pub mod cipher;
 mod connection;
+pub mod dh_groups;
 pub mod dialogue;
 pub mod imap;
 pub mod line;
 pub mod pop3;
 pub mod smtp;
+pub mod starttls;
 pub mod tls;
 
 pub use connection::Session;

@@ -2,10 +2,11 @@
 //! AUTH: RFC 5034).
 //!
 //! Replies carry no tag: each `+OK`/`-ERR` answers the oldest command still waiting (a bounded
-//! run-length queue, [`pending::MAX_RUNS`] runs, so pipelined commands pair correctly). TLS
-//! begins on the `+OK` to `STLS`; `-ERR` is a refusal. `-ERR` also means "try later" or
-//! "not now", so it is a stripping indicator only when the server listed STLS in its CAPA
-//! response and the `-ERR` text says the command is unknown or unsupported.
+//! run-length queue, [`pending::MAX_RUNS`] runs, so pipelined commands pair correctly).
+//! STLS follows the policy of `session::starttls`: TLS begins on the `+OK` to `STLS`; `-ERR`
+//! is a refusal. `-ERR` also means "try later" or "not now", so it is a stripping indicator
+//! (and not a refusal) only when the server listed STLS in its CAPA response and the `-ERR`
+//! text says the command is unknown or unsupported.
 //!
 //! **Multi-line replies.** A `+OK` to CAPA, RETR, TOP, or to LIST, UIDL and AUTH without an
 //! argument is followed by lines up to a line holding a single `.` (dot-stuffed lines, `..`,
@@ -36,10 +37,11 @@ mod syntax;
 
 use crate::flow::Direction;
 use crate::session::anomaly::Anomaly;
+use crate::session::capability::note_line;
 use crate::session::capability::{is_masked, MechSet};
-use crate::session::capability::{is_tls_record, note_line};
 use crate::session::dialogue::{mechanism, Dialogue, Facts, Step};
 use crate::session::line::{Line, LineReader};
+use crate::session::starttls::{self, ClientTls, Starttls};
 use pending::{Cmd, Pending};
 use syntax::Reply;
 
@@ -57,6 +59,8 @@ pub struct Pop3 {
     client_lines: LineReader,
     server_lines: LineReader,
     st: State,
+    /// A client chunk ended with 0x16 alone at a line start: the next byte may make it TLS.
+    handshake_byte: bool,
 }
 
 impl Default for Pop3 {
@@ -76,7 +80,10 @@ impl Pop3 {
                 sasl_exchange: false,
                 apop_offered: false,
                 sasl: MechSet::default(),
+                starttls: Starttls::default(),
+                client_opaque: false,
             },
+            handshake_byte: false,
         }
     }
 
@@ -99,12 +106,49 @@ impl Dialogue for Pop3 {
         }
         let mut input = data;
         match dir {
-            Direction::ToServer => {
-                while let Some(line) = self.client_lines.next_line(&mut input) {
-                    self.st.client_line(line, facts);
+            Direction::ToServer => loop {
+                if self.st.client_opaque {
+                    break;
                 }
-            }
+                if self.st.starttls.expects_client_tls() {
+                    starttls::resync_at_handshake(
+                        &mut self.client_lines,
+                        input,
+                        &mut self.handshake_byte,
+                    );
+                }
+                if !self.st.sasl_exchange {
+                    self.client_lines.resume_at(input, |l| {
+                        syntax::command(l).is_some_and(|(k, _)| verb(k) != Verb::Other)
+                    });
+                }
+                // After a gap, the rest of the lost line is not a line start (nor TLS).
+                self.client_lines.drop_lost_tail(&mut input);
+                let held_byte = self.handshake_byte;
+                let at_line_start = !self.client_lines.has_partial();
+                if starttls::tls_record_starts(input, at_line_start, &mut self.handshake_byte) {
+                    match self.st.starttls.client_tls(facts) {
+                        ClientTls::Starts => {
+                            self.st.phase = Phase::Tls;
+                            return Step::ClientTls {
+                                consumed: data.len() - input.len(),
+                                held_byte,
+                            };
+                        }
+                        ClientTls::Opaque => self.st.client_opaque = true,
+                    }
+                    break;
+                }
+                let Some(line) = self.client_lines.next_line(&mut input) else {
+                    break;
+                };
+                self.st.client_line(line, facts);
+            },
             Direction::ToClient => {
+                if self.st.phase == Phase::Ready {
+                    self.server_lines
+                        .resume_at(input, |l| syntax::reply(l).is_some());
+                }
                 while let Some(line) = self.server_lines.next_line(&mut input) {
                     if self.st.server_line(line, facts) == Upgrade::Tls {
                         return Step::StartTls {
@@ -125,7 +169,11 @@ impl Dialogue for Pop3 {
         }
         facts.anomaly(Anomaly::DialogueGap);
         match dir {
-            Direction::ToServer => self.client_lines.reset(),
+            Direction::ToServer => {
+                self.handshake_byte = false;
+                self.st.starttls.client_gap();
+                self.client_lines.reset();
+            }
             Direction::ToClient => {
                 self.server_lines.reset();
                 self.st.server_gap();
@@ -172,6 +220,9 @@ struct State {
     sasl_exchange: bool,
     apop_offered: bool,
     sasl: MechSet,
+    starttls: Starttls,
+    /// TLS bytes where a command should start, with no STLS to explain them.
+    client_opaque: bool,
 }
 
 /// Client keywords the analyzer acts on.
@@ -226,10 +277,6 @@ fn note_status_length(line: &Line<'_>, facts: &mut Facts) {
 
 impl State {
     fn client_line(&mut self, line: Line<'_>, facts: &mut Facts) {
-        if is_tls_record(line.text) && facts.starttls_refused {
-            facts.anomaly(Anomaly::TlsAfterRefusedStarttls);
-            return;
-        }
         note_line(&line, facts);
         if self.sasl_exchange {
             return;
@@ -261,14 +308,12 @@ impl State {
             }
             Verb::Auth => self.auth(args, facts),
             Verb::Stls => {
-                facts.starttls_attempted = true;
+                self.starttls.command(facts);
                 Cmd::Stls
             }
             Verb::Masked => {
-                // As seen on the wire: a rewritten command is no attempt (as a masked offer is no offer).
-                facts.starttls_stripped = true;
-                facts.anomaly(Anomaly::StarttlsCommandRewritten);
-                Cmd::Stls
+                self.starttls.rewritten(facts);
+                Cmd::Single
             }
             Verb::Capa => Cmd::Capa,
             Verb::Retr => Cmd::Message { counts: true },
@@ -341,6 +386,9 @@ impl State {
         facts.dialogue_seen = true;
         let Some(cmd) = self.pending.pop() else {
             facts.anomaly(Anomaly::UnpairedReply);
+            if ok {
+                self.starttls.unpaired_positive();
+            }
             return Upgrade::No;
         };
         self.answer(cmd, ok, text, facts)
@@ -350,10 +398,19 @@ impl State {
     fn answer(&mut self, cmd: Cmd, ok: bool, text: &[u8], facts: &mut Facts) -> Upgrade {
         match (cmd, ok) {
             (Cmd::Stls, true) => {
-                self.phase = Phase::Tls;
-                return Upgrade::Tls;
+                if self.starttls.reply(starttls::Reply::Accepted, facts) {
+                    self.phase = Phase::Tls;
+                    return Upgrade::Tls;
+                }
             }
-            (Cmd::Stls, false) => self.stls_refused(text, facts),
+            (Cmd::Stls, false) => {
+                let reply = if syntax::says_unknown_command(text) {
+                    starttls::Reply::Unknown
+                } else {
+                    starttls::Reply::Refused
+                };
+                self.starttls.reply(reply, facts);
+            }
             (Cmd::Auth, _) => self.sasl_exchange = false,
             (Cmd::Capa, true) => self.phase = Phase::Data(Data::Capa),
             (Cmd::Listing, true) => self.phase = Phase::Data(Data::Listing),
@@ -361,14 +418,6 @@ impl State {
             (Cmd::Single, _) | (Cmd::Capa | Cmd::Listing | Cmd::Message { .. }, false) => {}
         }
         Upgrade::No
-    }
-
-    fn stls_refused(&mut self, text: &[u8], facts: &mut Facts) {
-        facts.starttls_refused = true;
-        if facts.starttls_offered && syntax::says_unknown_command(text) {
-            facts.starttls_stripped = true;
-            facts.anomaly(Anomaly::StarttlsRejectedAfterOffer);
-        }
     }
 
     /// One line of a multi-line reply; `.` ends it.
@@ -387,14 +436,13 @@ impl State {
     fn capability(&mut self, text: &[u8], facts: &mut Facts) {
         let (name, args) = syntax::split_word(text);
         if name.eq_ignore_ascii_case(b"STLS") {
-            facts.starttls_offered = true;
+            self.starttls.offered(facts);
         } else if name.eq_ignore_ascii_case(b"SASL") {
             for mech in args.split(|&b| b == b' ').filter(|m| !m.is_empty()) {
                 self.sasl.insert(mech);
             }
         } else if is_masked(name, 4) {
-            facts.starttls_stripped = true;
-            facts.anomaly(Anomaly::StarttlsCapabilityMasked);
+            self.starttls.masked(facts);
         }
     }
 

@@ -22,9 +22,22 @@
 //!   first 64 KiB (`HandshakeTooLarge`); the chain is judged on the whole certificates in it
 //!   and the handshake read on.
 //!
-//! After a gap in either direction record framing is lost: the handshake is judged on what
-//! was seen. End of stream before the verdict leaves `established` false and `alert` null.
+//! # Gaps
+//! A gap (bytes the capture lost, or a frame the snap length cut) is a hole of known length:
+//! inside a record's body the record is still framed and its type known; a handshake message
+//! whose header was seen is still framed too, with a hole (a Certificate with a hole is
+//! `partial`; other messages with holes are not parsed, so their fields stay null). A gap that
+//! takes a record header loses the framing until a chunk starts with a plausible record header.
+//! After a gap (`TlsHandshakeGap`) the verdict comes from what the seen records show:
+//! ChangeCipherSpec both ways, or encrypted records both ways (the client's longer than an
+//! encrypted alert), is established; an alert, or a client stream that ended without one
+//! encrypted record, failed; anything else is undetermined (`established` null), which the
+//! session reports as `unknown` — never as failed or plaintext.
+//!
+//! End of stream before the verdict, with no gap, leaves `established` false and `alert`
+//! null.
 
+mod alert;
 mod client_hello;
 mod ja4;
 mod judgement;
@@ -37,7 +50,7 @@ use crate::flow::Direction;
 use crate::record::{CertificateInfo, TlsInfo};
 use crate::session::anomaly::{Anomalies, Anomaly};
 use crate::session::cert::{self, CertStatus};
-use crate::session::cipher::{self, Version};
+use crate::session::cipher::{self, CipherSuite, Version};
 use crate::source::Timestamp;
 use client_hello::ClientHello;
 use judgement::Chosen;
@@ -45,6 +58,7 @@ use records::{MessageReader, Record, RecordReader};
 use server::{KxParams, ServerHello};
 use std::sync::Arc;
 
+pub use alert::Alert;
 pub use judgement::Judgement;
 
 pub use crate::session::cert::{TlsContext, TlsContextError};
@@ -107,6 +121,12 @@ struct Side {
     /// This side's records are encrypted from here on.
     encrypted: bool,
     ccs: bool,
+    /// A gap hit this side while the handshake was read.
+    gap: bool,
+    /// The longest encrypted record this side sent (after its keys changed, or type 23).
+    opaque_max: usize,
+    /// This side's stream ended.
+    eof: bool,
 }
 
 impl Side {
@@ -117,6 +137,9 @@ impl Side {
             read: 0,
             encrypted: false,
             ccs: false,
+            gap: false,
+            opaque_max: 0,
+            eof: false,
         }
     }
 }
@@ -138,7 +161,7 @@ pub struct TlsAnalyzer {
     server_flight: bool,
     resumed: bool,
     established: bool,
-    alert: Option<String>,
+    alert: Option<Alert>,
 }
 
 impl std::fmt::Debug for TlsAnalyzer {
@@ -206,6 +229,10 @@ impl TlsAnalyzer {
         }
         match framing {
             Ok(()) => {}
+            // After a gap, a header that does not parse is framing not yet found again.
+            Err(records::FramingError::Malformed) if self.side(dir).gap => {
+                self.side(dir).records.lose();
+            }
             Err(records::FramingError::Malformed) => self.malformed(anomalies),
             Err(records::FramingError::TooLong) => {
                 anomalies.add(Anomaly::TlsRecordLength);
@@ -219,18 +246,85 @@ impl TlsAnalyzer {
         self.progress()
     }
 
-    /// A gap of `len` bytes in one direction: framing is lost, so the handshake is judged on
-    /// what was seen.
-    pub fn on_gap(&mut self, dir: Direction, len: u64, anomalies: &mut Anomalies) -> TlsProgress {
-        let _ = (dir, len, anomalies);
-        self.phase = Phase::Done;
-        TlsProgress::Judged
+    /// A gap of `len` bytes in one direction (see the module docs): the records it fell
+    /// inside are still read, and the handshake is judged on what the seen records show.
+    pub fn on_gap(
+        &mut self,
+        dir: Direction,
+        len: u64,
+        ts: Timestamp,
+        anomalies: &mut Anomalies,
+    ) -> TlsProgress {
+        if self.phase == Phase::Done {
+            return TlsProgress::Judged;
+        }
+        anomalies.add(Anomaly::TlsHandshakeGap);
+        let side = self.side(dir);
+        side.gap = true;
+        side.read = side.read.saturating_add(len);
+        let over = side.read > MAX_BYTES_PER_DIRECTION;
+        let mut records = Vec::new();
+        side.records.gap(len, &mut records);
+        for record in &records {
+            if self.phase == Phase::Done {
+                break;
+            }
+            self.on_record(dir, record, ts, anomalies);
+        }
+        if over && self.phase != Phase::Done {
+            anomalies.add(Anomaly::HandshakeTooLarge);
+            self.phase = Phase::Done;
+        }
+        self.progress()
+    }
+
+    /// A gap hit the start of one direction before TLS was known to begin (the session saw
+    /// it while it still looked for the protocol).
+    pub fn note_gap(&mut self, dir: Direction) {
+        let side = self.side(dir);
+        side.gap = true;
+        side.records.gap(1, &mut Vec::new());
     }
 
     /// End of one direction. The verdict stays what was seen: a handshake cut short is not
     /// established and has no alert.
     pub fn on_eof(&mut self, dir: Direction, anomalies: &mut Anomalies) {
-        let _ = (dir, anomalies);
+        let _ = anomalies;
+        self.side(dir).eof = true;
+    }
+
+    /// A gap hit either side.
+    fn gapped(&self) -> bool {
+        self.sides.iter().any(|s| s.gap)
+    }
+
+    /// After a gap, what the seen records show: ChangeCipherSpec both ways, or encrypted
+    /// records both ways with the client's longer than an encrypted alert.
+    fn infer_established(&mut self) {
+        if !self.gapped() || self.phase == Phase::Done {
+            return;
+        }
+        let [client, server] = &self.sides;
+        // TLS 1.3's middlebox-compatibility ChangeCipherSpec proves nothing.
+        let ccs = client.ccs && server.ccs && self.phase != Phase::Tls13;
+        let encrypted = server.opaque_max > 0 && client.opaque_max > ENCRYPTED_ALERT_MAX;
+        if ccs || encrypted {
+            self.established = true;
+            self.phase = Phase::Done;
+        }
+    }
+
+    /// Established, visibly failed, or (after a gap) not to be told from what was seen.
+    pub fn outcome(&self) -> Option<bool> {
+        if self.established {
+            return Some(true);
+        }
+        if self.alert.is_some() || !self.gapped() {
+            return Some(false);
+        }
+        let [client, _] = &self.sides;
+        let client_silent = client.eof && !client.ccs && client.opaque_max == 0 && !client.gap;
+        client_silent.then_some(false)
     }
 
     /// Whether the first bytes look like the start of a TLS handshake: a handshake record of
@@ -260,8 +354,8 @@ impl TlsAnalyzer {
         }
     }
 
-    pub fn established(&self) -> bool {
-        self.established
+    pub fn established(&self) -> Option<bool> {
+        self.outcome()
     }
 
     /// The verdict so far (called at the end of the connection, or when judged).
@@ -271,6 +365,8 @@ impl TlsAnalyzer {
 
     /// The verdict, moved out of a finished analyzer (nothing copied).
     pub fn into_judgement(self) -> Judgement {
+        let established = self.outcome();
+        let certificate_unseen = self.sides[1].gap;
         Judgement {
             chosen: self.server_hello.as_ref().map(Chosen::from),
             kx_params: self.kx_params,
@@ -279,9 +375,10 @@ impl TlsAnalyzer {
                 .and_then(|c| c.sni)
                 .map(String::into_boxed_str),
             resumed: self.resumed,
-            established: self.established,
-            alert: self.alert.map(String::into_boxed_str),
+            established,
+            alert: self.alert,
             certificate: self.certificate,
+            certificate_unseen,
             ja4: self.ja4.map(String::into_boxed_str),
         }
     }
@@ -297,9 +394,10 @@ impl TlsAnalyzer {
                 .and_then(|c| c.sni.as_deref())
                 .map(Box::from),
             resumed: self.resumed,
-            established: self.established,
-            alert: self.alert.as_deref().map(Box::from),
+            established: self.outcome(),
+            alert: self.alert,
             certificate: self.certificate.clone(),
+            certificate_unseen: self.sides[1].gap,
             ja4: self.ja4.as_deref().map(Box::from),
         }
     }
@@ -336,7 +434,13 @@ impl TlsAnalyzer {
         match (record.content_type, encrypted) {
             (records::HANDSHAKE, false) => {
                 let mut messages = Vec::new();
-                self.side(dir).messages.push(body, &mut messages);
+                let reader = &mut self.side(dir).messages;
+                for piece in record.pieces() {
+                    match piece {
+                        records::Piece::Seen(b) => reader.push(b, &mut messages),
+                        records::Piece::Lost(n) => reader.gap(n, &mut messages),
+                    }
+                }
                 for m in &messages {
                     if self.phase == Phase::Done {
                         return;
@@ -344,9 +448,19 @@ impl TlsAnalyzer {
                     if m.cut {
                         anomalies.add(Anomaly::HandshakeTooLarge);
                     }
+                    if m.holed {
+                        self.on_holed_message(dir, m.msg_type);
+                        continue;
+                    }
                     self.message_cut = m.cut;
                     self.step(dir, Event::Handshake(m.msg_type, &m.body), ts, anomalies);
                 }
+            }
+            // A gap took the alert's level or description: what it said is unknown.
+            (records::ALERT, false) if !record.holes.is_empty() => {}
+            // A gap took the one byte of a ChangeCipherSpec: its type says what it is.
+            (records::CHANGE_CIPHER_SPEC, _) if !record.holes.is_empty() => {
+                self.step(dir, Event::ChangeCipherSpec, ts, anomalies)
             }
             (records::ALERT, false) => match body {
                 [level, description, ..] => {
@@ -366,9 +480,20 @@ impl TlsAnalyzer {
                 self.step(dir, Event::Sslv2Hello(body), ts, anomalies)
             }
             (records::HANDSHAKE | records::ALERT | records::APPLICATION_DATA, _) => {
+                let side = self.side(dir);
+                side.opaque_max = side.opaque_max.max(body.len());
                 self.step(dir, Event::Opaque { len: body.len() }, ts, anomalies);
             }
             _ => {}
+        }
+        self.infer_established();
+    }
+
+    /// A handshake message a gap took part of: only its type is known. A server Certificate
+    /// was sent, but cannot be judged whole.
+    fn on_holed_message(&mut self, dir: Direction, msg_type: u8) {
+        if dir == Direction::ToClient && msg_type == HS_CERTIFICATE && self.certificate.is_none() {
+            self.certificate = Some(CertStatus::Partial.info());
         }
     }
 
@@ -392,7 +517,9 @@ impl TlsAnalyzer {
                 self.on_client_hello(ClientHello::parse_sslv2(body), anomalies);
             }
             (AwaitClientHello, FromServer, Event::Handshake(HS_SERVER_HELLO, body)) => {
-                anomalies.add(Anomaly::ServerHelloFirst);
+                if !self.sides[0].gap {
+                    anomalies.add(Anomaly::ServerHelloFirst);
+                }
                 self.on_server_hello(body, anomalies);
             }
             (
@@ -408,6 +535,10 @@ impl TlsAnalyzer {
                 }
             }
             // TLS 1.3 middlebox compatibility (RFC 8446 D.4) and 0-RTT early data.
+            // The ServerHello may be in a gap: a ChangeCipherSpec is then a TLS ≤ 1.2 switch.
+            (AwaitServerHello | AfterRetry, _, Event::ChangeCipherSpec) if self.sides[1].gap => {
+                self.unexpected(dir, ev, anomalies)
+            }
             (AwaitServerHello | AfterRetry | Tls13, _, Event::ChangeCipherSpec) => {}
             (AwaitServerHello | AfterRetry, FromClient, Event::Opaque { .. }) => {}
             (Tls12, FromServer, Event::Handshake(HS_CERTIFICATE, body)) => {
@@ -437,7 +568,22 @@ impl TlsAnalyzer {
                 | Event::ChangeCipherSpec
                 | Event::Opaque { .. },
             )
-            | (Tls12, _, Event::Sslv2Hello(_)) => self.malformed(anomalies),
+            | (Tls12, _, Event::Sslv2Hello(_)) => self.unexpected(dir, ev, anomalies),
+        }
+    }
+
+    /// An event the handshake's place does not allow. Without a gap that is malformed; after
+    /// one, the place is not known for sure: a ChangeCipherSpec still says the side switched
+    /// to encryption, and the rest is passed over.
+    fn unexpected(&mut self, dir: Direction, ev: Event<'_>, anomalies: &mut Anomalies) {
+        if !self.gapped() {
+            self.malformed(anomalies);
+            return;
+        }
+        if matches!(ev, Event::ChangeCipherSpec) && self.phase != Phase::Tls13 {
+            let side = self.side(dir);
+            side.ccs = true;
+            side.encrypted = true;
         }
     }
 
@@ -506,7 +652,9 @@ impl TlsAnalyzer {
         let Some(kx) = cipher::suite_key_exchange(suite) else {
             return;
         };
-        let psk = cipher::suite_name(suite).contains("_PSK_");
+        let psk = CipherSuite(suite)
+            .name()
+            .is_some_and(|n| n.contains("_PSK_"));
         self.kx_params = server::server_key_exchange(body, kx, psk);
     }
 
@@ -529,25 +677,8 @@ impl TlsAnalyzer {
         const CLOSE_NOTIFY: u8 = 0;
         const USER_CANCELED: u8 = 90;
         if level == FATAL || description == CLOSE_NOTIFY || description == USER_CANCELED {
-            self.alert = Some(alert_name(description));
+            self.alert = Some(Alert(description));
             self.phase = Phase::Done;
         }
     }
-}
-
-/// The alert's registry name in snake case (`handshake_failure`, `unknown_ca`), from
-/// tls-parser's table; `0x2a` for a description it does not know.
-fn alert_name(description: u8) -> String {
-    let name = tls_parser::TlsAlertDescription(description).to_string();
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return format!("0x{description:02x}");
-    }
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
 }

@@ -9,7 +9,7 @@
 //! `/servers` never stops the sink for longer than one shard's lock.
 
 use crate::config::Protocol;
-use crate::record::{Encryption, SessionRecord};
+use crate::record::{CertStatus, CipherSuite, Encryption, SessionRecord, Version};
 use crate::source::Timestamp;
 use dashmap::DashMap;
 use serde::Serialize;
@@ -33,19 +33,22 @@ struct Entry {
     /// By [`Encryption::ALL`] index.
     sessions: [u64; Encryption::ALL.len()],
     starttls_offered: u64,
+    cleartext_auth_sessions: u64,
     last_tls: Option<LastTls>,
     first_seen: Timestamp,
     last_seen: Timestamp,
 }
 
-/// The TLS parameters of the server's latest session that showed a handshake.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The TLS parameters of the server's latest session that showed a handshake: typed values,
+/// spelled as the record spells them (`0x0305` for a version no registry lists) when the
+/// summary is made. One per server, so the inventory's capacity bounds them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct LastTls {
     /// The session's start: the latest one wins, whatever order the workers finish in.
     at: Timestamp,
-    version: Option<String>,
-    cipher_suite: Option<String>,
-    certificate_status: Option<String>,
+    version: Option<Version>,
+    cipher_suite: Option<CipherSuite>,
+    certificate_status: CertStatus,
 }
 
 /// One server as `/servers` and the JSON report show it.
@@ -56,6 +59,8 @@ pub struct ServerSummary {
     /// Sessions by encryption outcome (every outcome listed, zeros included).
     pub sessions: BTreeMap<&'static str, u64>,
     pub starttls_offered: u64,
+    /// Sessions with a login in clear.
+    pub cleartext_auth_sessions: u64,
     pub last_tls_version: Option<String>,
     pub last_cipher_suite: Option<String>,
     pub last_certificate_status: Option<String>,
@@ -125,6 +130,7 @@ impl Inventory {
         let mut e = self.map.entry(key).or_insert_with(|| Entry {
             sessions: [0; Encryption::ALL.len()],
             starttls_offered: 0,
+            cleartext_auth_sessions: 0,
             last_tls: None,
             first_seen: r.ts_start,
             last_seen: r.ts_end,
@@ -133,31 +139,19 @@ impl Inventory {
             e.sessions[i] += 1;
         }
         e.starttls_offered += u64::from(r.starttls_offered);
+        e.cleartext_auth_sessions += u64::from(!r.cleartext_auth.is_empty());
         e.first_seen = e.first_seen.min(r.ts_start);
         e.last_seen = e.last_seen.max(r.ts_end);
         if let Some(tls) = &r.tls {
-            let status = Some(&tls.certificate.status).filter(|s| !s.is_empty());
+            let latest = LastTls {
+                at: r.ts_start,
+                version: tls.version,
+                cipher_suite: tls.cipher_suite,
+                certificate_status: tls.certificate.status,
+            };
             match &mut e.last_tls {
-                // `clone_from` reuses the strings' memory: a server's next session is
-                // usually just like its last.
-                Some(t) if t.at <= r.ts_start => {
-                    t.at = r.ts_start;
-                    t.version.clone_from(&tls.version);
-                    t.cipher_suite.clone_from(&tls.cipher_suite);
-                    match (&mut t.certificate_status, status) {
-                        (Some(old), Some(new)) => old.clone_from(new),
-                        (old, new) => *old = new.cloned(),
-                    }
-                }
-                Some(_) => {}
-                None => {
-                    e.last_tls = Some(LastTls {
-                        at: r.ts_start,
-                        version: tls.version.clone(),
-                        cipher_suite: tls.cipher_suite.clone(),
-                        certificate_status: status.cloned(),
-                    });
-                }
+                Some(t) if t.at > r.ts_start => {}
+                last => *last = Some(latest),
             }
         }
     }
@@ -246,9 +240,10 @@ fn summary(key: &ServerKey, e: &Entry) -> ServerSummary {
             .map(|(enc, n)| (enc.label(), n))
             .collect(),
         starttls_offered: e.starttls_offered,
-        last_tls_version: tls.and_then(|t| t.version.clone()),
-        last_cipher_suite: tls.and_then(|t| t.cipher_suite.clone()),
-        last_certificate_status: tls.and_then(|t| t.certificate_status.clone()),
+        cleartext_auth_sessions: e.cleartext_auth_sessions,
+        last_tls_version: tls.and_then(|t| t.version).map(|v| v.to_string()),
+        last_cipher_suite: tls.and_then(|t| t.cipher_suite).map(|s| s.to_string()),
+        last_certificate_status: tls.map(|t| t.certificate_status.label().to_owned()),
         first_seen: e.first_seen,
         last_seen: e.last_seen,
     }
@@ -289,12 +284,12 @@ mod tests {
         }
     }
 
-    fn with_tls(mut r: SessionRecord, version: &str) -> SessionRecord {
+    fn with_tls(mut r: SessionRecord, version: Version) -> SessionRecord {
         r.tls = Some(TlsInfo {
-            version: Some(version.into()),
-            cipher_suite: Some("TLS_AES_128_GCM_SHA256".into()),
+            version: Some(version),
+            cipher_suite: Some(CipherSuite(0x1301)),
             certificate: CertificateInfo {
-                status: "hidden".into(),
+                status: CertStatus::Hidden,
                 ..CertificateInfo::default()
             },
             ..TlsInfo::default()
@@ -331,16 +326,20 @@ mod tests {
         let s = "198.51.100.1:465";
         inv.record(&with_tls(
             session(s, Encryption::ImplicitTls, 20),
-            "TLSv1.3",
+            Version::TLS13,
         ));
         inv.record(&with_tls(
             session(s, Encryption::ImplicitTls, 10),
-            "TLSv1.2",
+            Version(0x0305),
         ));
         inv.record(&session(s, Encryption::Plaintext, 30));
         let snap = inv.snapshot();
         let e = &snap.servers[0];
         assert_eq!(e.last_tls_version.as_deref(), Some("TLSv1.3"));
+        assert_eq!(
+            e.last_cipher_suite.as_deref(),
+            Some("TLS_AES_128_GCM_SHA256")
+        );
         assert_eq!(e.last_certificate_status.as_deref(), Some("hidden"));
     }
 

@@ -8,11 +8,10 @@ use crate::config::Protocol;
 use crate::engine::{packet_result_label, Health, PACKET_RESULTS};
 use crate::flow::table::CloseReason;
 use crate::protection::{judge, Attack, Verdict};
-use crate::record::{Encryption, SessionRecord};
+use crate::record::{CipherSuite, Encryption, Group, KeyExchange, SessionRecord, Version};
 use crate::session::dialogue::mechanism_labels;
-use prometheus::{
-    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use crate::sink::failure::Output;
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 use std::sync::{Mutex, PoisonError};
 
 const NS: &str = "mailtap";
@@ -48,6 +47,7 @@ pub struct Metrics {
     tls_certificates: IntCounterVec,
     cleartext_auth: IntCounterVec,
     cleartext_messages: IntCounterVec,
+    flows_unanswered: IntCounterVec,
     bytes: IntCounterVec,
     protection: IntCounterVec,
     anomalies: IntCounterVec,
@@ -57,12 +57,14 @@ pub struct Metrics {
     flows_evicted: IntCounterVec,
     gaps: IntCounter,
     capture_dropped: IntCounterVec,
+    output_errors: IntCounterVec,
     /// Health as last published, to turn cumulative snapshots into counter increments.
     published: Mutex<Health>,
     /// By [`Protocol::ALL`] index.
     resolved: Vec<Resolved>,
 }
 
+mod build;
 mod resolved;
 use resolved::{index_of, Families, Resolved};
 
@@ -136,6 +138,14 @@ impl Metrics {
                 "Messages whose content crossed the wire unencrypted.",
                 &["protocol"],
             )?,
+            flows_unanswered: counter(
+                &r,
+                "flows_unanswered_total",
+                "Connections that carried client payload with no sign of a server (no SYN-ACK, \
+                 no server byte, no acknowledged server byte): spoofed packets and floods, not \
+                 sessions.",
+                &["protocol"],
+            )?,
             bytes: counter(
                 &r,
                 "bytes_total",
@@ -179,6 +189,13 @@ impl Metrics {
                  or by the interface; every other number is a lower bound while this grows.",
                 &["where"],
             )?,
+            output_errors: counter(
+                &r,
+                "output_errors_total",
+                "Writes to a file output that failed (a session record or a rewrite of the \
+                 metrics file lost), by output.",
+                &["output"],
+            )?,
             gaps: {
                 let c = IntCounter::with_opts(
                     Opts::new(
@@ -201,7 +218,7 @@ impl Metrics {
             published: Mutex::new(Health::default()),
             resolved: Vec::new(),
         };
-        m.build_info()?;
+        build::register(&m.registry)?;
         m.zeros();
         m.resolved = Resolved::all(&Families {
             sessions: &m.sessions,
@@ -215,15 +232,6 @@ impl Metrics {
         Ok(m)
     }
 
-    fn build_info(&self) -> prometheus::Result<()> {
-        let g = IntGaugeVec::new(
-            Opts::new("build_info", "Always 1: the running mailtap version.").namespace(NS),
-            &["version"],
-        )?;
-        g.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        self.registry.register(Box::new(g))
-    }
-
     /// Every label combination known in advance, at 0.
     fn zeros(&self) {
         for p in Protocol::ALL.map(Protocol::name) {
@@ -234,6 +242,7 @@ impl Metrics {
             self.starttls_offered.with_label_values(&[p]);
             self.starttls_attempted.with_label_values(&[p]);
             self.cleartext_messages.with_label_values(&[p]);
+            self.flows_unanswered.with_label_values(&[p]);
             self.parse_errors.with_label_values(&[p]);
             for a in Attack::ALL {
                 for v in Verdict::ALL {
@@ -254,6 +263,16 @@ impl Metrics {
         for site in DropSite::ALL {
             self.capture_dropped.with_label_values(&[site.label()]);
         }
+        for output in Output::ALL {
+            self.output_errors.with_label_values(&[output.label()]);
+        }
+    }
+
+    /// Count one failed write to a file output.
+    pub fn output_error(&self, output: Output) {
+        self.output_errors
+            .with_label_values(&[output.label()])
+            .inc();
     }
 
     /// Count packets the live capture lost since the last call (increments, not totals).
@@ -261,6 +280,13 @@ impl Metrics {
         self.capture_dropped
             .with_label_values(&[site.label()])
             .inc_by(packets);
+    }
+
+    /// Count a connection that was not a session because no server answered it.
+    pub fn unanswered(&self, protocol: Protocol) {
+        self.flows_unanswered
+            .with_label_values(&[protocol.name()])
+            .inc();
     }
 
     /// Count one finished session.
@@ -302,31 +328,30 @@ impl Metrics {
         }
     }
 
+    /// Every label value comes from a closed set: the types' `label()` (registry names,
+    /// `other`, the DH prime buckets), and `unknown` where the handshake did not show it.
     fn tls(&self, p: &str, tls: &crate::record::TlsInfo) {
         let flag = |v: Option<bool>| match v {
             Some(true) => "true",
             Some(false) => "false",
-            None => "unknown",
+            None => UNKNOWN,
         };
-        let version = or_unknown(&tls.version);
-        let suite = label_safe(or_unknown(&tls.cipher_suite));
+        let version = tls.version.map_or(UNKNOWN, Version::label);
+        let suite = tls.cipher_suite.map_or(UNKNOWN, CipherSuite::label);
         self.tls_sessions
             .with_label_values(&[p, version, suite, flag(tls.forward_secret)])
             .inc();
-        let kx = or_unknown(&tls.key_exchange);
-        let group = label_safe(or_unknown(&tls.group));
+        let kx = tls.key_exchange.map_or(UNKNOWN, KeyExchange::label);
+        let group = tls.group.map_or(UNKNOWN, Group::label);
         self.tls_key_exchange
             .with_label_values(&[p, kx, group, flag(tls.post_quantum)])
             .inc();
         for w in &tls.weaknesses {
-            self.tls_weaknesses.with_label_values(&[p, w]).inc();
+            self.tls_weaknesses.with_label_values(&[p, w.label()]).inc();
         }
-        let status = if tls.certificate.status.is_empty() {
-            "unknown"
-        } else {
-            &tls.certificate.status
-        };
-        self.tls_certificates.with_label_values(&[p, status]).inc();
+        self.tls_certificates
+            .with_label_values(&[p, tls.certificate.status.label()])
+            .inc();
     }
 
     /// Publish a cumulative health snapshot (all workers merged).
@@ -362,24 +387,14 @@ impl Metrics {
     }
 }
 
-/// Cipher suites and groups are IANA names or `0x1a2b` for unknown code points; the latter
-/// could take 65,536 values, so they share one label value.
-fn or_unknown(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("unknown")
-}
-
-fn label_safe(v: &str) -> &str {
-    if v.starts_with("0x") {
-        "other"
-    } else {
-        v
-    }
-}
+/// The label of a TLS value the handshake did not show (no ServerHello, no key exchange).
+const UNKNOWN: &str = "unknown";
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::record::test_records::{plaintext_smtp, with_tls};
+    use crate::record::{CertStatus, Version};
 
     fn line<'a>(text: &'a str, series: &str) -> Option<&'a str> {
         text.lines()
@@ -412,7 +427,11 @@ mod tests {
             line(&text, r#"mailtap_flows_evicted_total{reason="table_full"}"#),
             Some(" 0")
         );
-        assert!(text.contains("mailtap_build_info{version=\""));
+        assert!(text.contains("mailtap_build_info{revision=\""));
+        assert_eq!(
+            line(&text, r#"mailtap_output_errors_total{output="sessions"}"#),
+            Some(" 0")
+        );
     }
 
     #[test]
@@ -421,10 +440,10 @@ mod tests {
         m.session(&plaintext_smtp());
         m.session(&with_tls(
             Encryption::Starttls,
-            "TLSv1.3",
+            Version::TLS13,
             true,
             false,
-            "hidden",
+            CertStatus::Hidden,
         ));
         let text = m.render();
         let get = |s: &str| line(&text, s).unwrap_or("missing").trim().to_string();
@@ -529,8 +548,31 @@ mod tests {
 
     #[test]
     fn unknown_code_points_share_one_label_value() {
-        assert_eq!(label_safe("0x1a2b"), "other");
-        assert_eq!(label_safe("x25519"), "x25519");
+        let m = Metrics::new().unwrap();
+        for i in 0..100u16 {
+            let mut r = with_tls(
+                Encryption::ImplicitTls,
+                Version(0x0305 + i),
+                true,
+                false,
+                CertStatus::Hidden,
+            );
+            if let Some(tls) = &mut r.tls {
+                tls.cipher_suite = Some(CipherSuite(0x7a00 + i));
+                tls.group = Some(Group::Named(0x3000 + i));
+            }
+            m.session(&r);
+        }
+        let text = m.render();
+        let series = |name: &str| text.lines().filter(|l| l.starts_with(name)).count();
+        assert_eq!(series("mailtap_tls_sessions_total{"), 1, "{text}");
+        assert_eq!(series("mailtap_tls_key_exchange_total{"), 1, "{text}");
+        assert!(text.contains(
+            r#"mailtap_tls_sessions_total{cipher_suite="other",forward_secret="true",protocol="smtp",version="other"} 100"#
+        ), "{text}");
+        assert!(text.contains(
+            r#"mailtap_tls_key_exchange_total{group="other",key_exchange="ECDHE",post_quantum="false",protocol="smtp"} 100"#
+        ), "{text}");
     }
 
     #[test]

@@ -2,36 +2,38 @@
 //! the metrics, and the server inventory.
 
 use crate::engine::{Finished, Sink};
-use crate::sink::inventory::{self, Inventory, Snapshot};
+use crate::sink::failure::{FailureWatch, Output};
+use crate::sink::inventory::{self, Inventory};
 use crate::sink::log::SessionLog;
 use crate::sink::metrics::Metrics;
-use crate::sink::report::Report;
-use serde::Serialize;
-use std::io::{self, Write};
+use crate::sink::report::{ReportView, SharedReport};
 use std::sync::Arc;
 
-/// Servers listed under the table report.
-pub const TABLE_TOP_SERVERS: usize = 10;
-
 pub struct Outputs {
-    pub report: Report,
+    /// Shared with the HTTP server (`/`, `/report.json`), which shows it so far.
+    pub report: Arc<SharedReport>,
     pub log: Option<SessionLog>,
     pub metrics: Option<Arc<Metrics>>,
     /// Every session's server; shared with the HTTP server (`/servers`).
     pub inventory: Arc<Inventory>,
-    /// The first error writing the session log; the run goes on, and reports it at the end.
-    pub log_error: Option<io::Error>,
+    /// Writing the session log: a failure is said on stderr when it starts and when it ends,
+    /// and counted; the run goes on, and its exit status says that records were lost.
+    pub log_failures: FailureWatch,
 }
 
 impl Outputs {
     /// With an inventory of the default size; see [`Outputs::with_inventory`].
     pub fn new(log: Option<SessionLog>, metrics: Option<Arc<Metrics>>) -> Self {
+        let name = match log.as_ref().and_then(SessionLog::append_file) {
+            Some(f) => format!("--sessions {}", f.path().display()),
+            None => "--sessions -".to_string(),
+        };
         Outputs {
-            report: Report::new(),
+            report: Arc::new(SharedReport::new()),
             log,
             metrics,
             inventory: Arc::new(Inventory::new(inventory::DEFAULT_CAPACITY)),
-            log_error: None,
+            log_failures: FailureWatch::new(name),
         }
     }
 
@@ -41,87 +43,41 @@ impl Outputs {
         self
     }
 
-    /// The report as JSON, with the server inventory under `servers`.
-    pub fn write_json(&self, out: &mut dyn Write) -> io::Result<()> {
-        #[derive(Serialize)]
-        struct Full<'a> {
-            #[serde(flatten)]
-            report: &'a Report,
-            servers: Snapshot,
-        }
-        let full = Full {
-            report: &self.report,
-            servers: self.inventory.snapshot(),
-        };
-        serde_json::to_writer_pretty(&mut *out, &full)?;
-        out.write_all(b"\n")
+    /// Feed this report (e.g. the one an HTTP server already serves) instead.
+    pub fn with_report(mut self, report: Arc<SharedReport>) -> Self {
+        self.report = report;
+        self
     }
 
-    /// The report as a table, then the servers with the most plaintext sessions.
-    pub fn write_table(&self, out: &mut dyn Write) -> io::Result<()> {
-        self.report.write_table(out)?;
-        write_top_servers(out, &self.inventory, TABLE_TOP_SERVERS)
+    /// The report with every server, as every format shows it.
+    pub fn view(&self) -> ReportView {
+        self.report.view(&self.inventory)
     }
-}
-
-fn write_top_servers(out: &mut dyn Write, inventory: &Inventory, n: usize) -> io::Result<()> {
-    use crate::record::Encryption as E;
-    let total = inventory.len();
-    let evicted = match inventory.evicted() {
-        0 => String::new(),
-        e => format!(", {e} evicted"),
-    };
-    let top = inventory.top_plaintext(n);
-    writeln!(out)?;
-    if top.is_empty() {
-        return writeln!(
-            out,
-            "servers:   none with plaintext sessions ({total} servers{evicted})"
-        );
-    }
-    writeln!(
-        out,
-        "servers with the most plaintext sessions (top {} of {total}{evicted}):",
-        top.len()
-    )?;
-    let addresses: Vec<String> = top.iter().map(|s| s.server.to_string()).collect();
-    let w = addresses.iter().map(String::len).max().unwrap_or(0).max(6);
-    writeln!(
-        out,
-        "{:<w$} {:<12} {:>8} {:>9} {:>9} {:>8} {:<8} certificate",
-        "server", "protocol", "sessions", "plaintext", "encrypted", "offered", "tls"
-    )?;
-    for (s, address) in top.iter().zip(addresses) {
-        let sessions: u64 = s.sessions.values().sum();
-        writeln!(
-            out,
-            "{:<w$} {:<12} {:>8} {:>9} {:>9} {:>8} {:<8} {}",
-            address,
-            s.protocol.name(),
-            sessions,
-            s.count(E::Plaintext),
-            s.count(E::Starttls) + s.count(E::ImplicitTls),
-            s.starttls_offered,
-            s.last_tls_version.as_deref().unwrap_or("-"),
-            s.last_certificate_status.as_deref().unwrap_or("-"),
-        )?;
-    }
-    Ok(())
 }
 
 impl Sink for Outputs {
     fn finished(&mut self, f: Finished) {
         if let Some(r) = &f.record {
             if let Some(log) = &mut self.log {
-                if let Err(e) = log.write(r) {
-                    self.log_error.get_or_insert(e);
+                let written = log.write(r);
+                if written.is_err() {
+                    if let Some(m) = &self.metrics {
+                        m.output_error(Output::Sessions);
+                    }
+                }
+                if let Some(line) = self.log_failures.outcome(&written) {
+                    eprintln!("mailtap: {line}");
                 }
             }
             if let Some(m) = &self.metrics {
                 m.session(r);
             }
             self.inventory.record(r);
+        } else if f.info.unanswered() {
+            if let Some(m) = &self.metrics {
+                m.unanswered(f.info.protocol);
+            }
         }
-        self.report.add(&f.info, f.record.as_ref());
+        self.report.lock().add(&f.info, f.record.as_ref());
     }
 }

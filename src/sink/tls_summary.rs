@@ -1,15 +1,24 @@
 //! The report's TLS and protection sections: how the encrypted sessions were encrypted, and
 //! what that protected against.
+//!
+//! The TLS tallies count sessions by each value's closed label (`label()` of the record's
+//! types: registry names, `other` for unlisted code points, `dh_under_2048` / `dh2048` /
+//! `dh3072_plus` for custom DH primes, `unknown` where the handshake did not show it), not by
+//! the record's spelling: a capture of hostile handshakes cannot grow the report, its JSON,
+//! CSV or HTML, by one row per code point. The session log keeps each value as sent.
 
 use crate::config::Protocol;
 use crate::protection::{judge, Attack, Verdict};
-use crate::record::SessionRecord;
+use crate::record::{CipherSuite, Group, KeyExchange, SessionRecord, Version};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-/// Counts by a closed or IANA-named value (version, cipher suite, weakness, status).
-type Tally = BTreeMap<String, u64>;
+/// Counts by a closed label (version, cipher suite, weakness, status).
+pub type Tally = BTreeMap<&'static str, u64>;
+
+/// The label of a TLS value the handshake did not show.
+const UNKNOWN: &str = "unknown";
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct TlsSummary {
@@ -25,14 +34,19 @@ pub struct TlsSummary {
     pub certificates: Tally,
 }
 
-/// Per protocol and attack: sessions protected, exposed, and not judgeable.
+/// Per protocol and attack: sessions protected, exposed, and not judgeable, and their shares
+/// of all the protocol's sessions (the three add up to 1).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ProtectionRow {
     pub protocol: Option<Protocol>,
     pub attack: &'static str,
+    pub sessions: u64,
     pub protected: u64,
     pub exposed: u64,
     pub unknown: u64,
+    pub protected_share: f64,
+    pub exposed_share: f64,
+    pub unknown_share: f64,
 }
 
 impl TlsSummary {
@@ -41,13 +55,22 @@ impl TlsSummary {
             return;
         };
         self.sessions += 1;
-        count(&mut self.versions, or_unknown(&tls.version));
-        count(&mut self.cipher_suites, or_unknown(&tls.cipher_suite));
-        count(&mut self.key_exchange, or_unknown(&tls.key_exchange));
-        count(&mut self.groups, or_unknown(&tls.group));
-        count(&mut self.certificates, &tls.certificate.status);
+        count(
+            &mut self.versions,
+            tls.version.map_or(UNKNOWN, Version::label),
+        );
+        count(
+            &mut self.cipher_suites,
+            tls.cipher_suite.map_or(UNKNOWN, CipherSuite::label),
+        );
+        count(
+            &mut self.key_exchange,
+            tls.key_exchange.map_or(UNKNOWN, KeyExchange::label),
+        );
+        count(&mut self.groups, tls.group.map_or(UNKNOWN, Group::label));
+        count(&mut self.certificates, tls.certificate.status.label());
         for w in &tls.weaknesses {
-            count(&mut self.weaknesses, w);
+            count(&mut self.weaknesses, w.label());
         }
         self.forward_secret += u64::from(tls.forward_secret == Some(true));
         self.post_quantum += u64::from(tls.post_quantum == Some(true));
@@ -79,18 +102,9 @@ impl TlsSummary {
     }
 }
 
-fn or_unknown(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("unknown")
-}
-
-/// One more of `key`; the key is copied only the first time it is seen.
-fn count(tally: &mut Tally, key: &str) {
-    match tally.get_mut(key) {
-        Some(n) => *n += 1,
-        None => {
-            tally.insert(key.to_owned(), 1);
-        }
-    }
+/// One more of `key`.
+fn count(tally: &mut Tally, key: &'static str) {
+    *tally.entry(key).or_default() += 1;
 }
 
 /// `a=3 b=1`, most frequent first, then by name.
@@ -127,46 +141,21 @@ impl ProtectionTable {
     pub fn rows(&self) -> Vec<ProtectionRow> {
         self.rows
             .iter()
-            .map(|((p, a), [protected, exposed, unknown])| ProtectionRow {
-                protocol: Some(*p),
-                attack: a.label(),
-                protected: *protected,
-                exposed: *exposed,
-                unknown: *unknown,
+            .map(|((p, a), [protected, exposed, unknown])| {
+                let sessions = protected + exposed + unknown;
+                let share = |n: u64| n as f64 / sessions.max(1) as f64;
+                ProtectionRow {
+                    protocol: Some(*p),
+                    attack: a.label(),
+                    sessions,
+                    protected: *protected,
+                    exposed: *exposed,
+                    unknown: *unknown,
+                    protected_share: share(*protected),
+                    exposed_share: share(*exposed),
+                    unknown_share: share(*unknown),
+                }
             })
             .collect()
-    }
-
-    /// Protocols as rows, attacks as columns: `protected/total (unknown)`.
-    pub fn write_table(&self, out: &mut dyn Write) -> io::Result<()> {
-        write!(out, "{:<12}", "protected")?;
-        for a in Attack::ALL {
-            write!(out, " {:>16}", a.label())?;
-        }
-        writeln!(out)?;
-        let protocols: Vec<Protocol> = Protocol::ALL
-            .into_iter()
-            .filter(|p| {
-                Attack::ALL
-                    .iter()
-                    .any(|a| self.rows.contains_key(&(*p, *a)))
-            })
-            .collect();
-        for p in protocols {
-            write!(out, "{:<12}", p.name())?;
-            for a in Attack::ALL {
-                let [prot, exp, unk] = self.rows.get(&(p, a)).copied().unwrap_or_default();
-                let cell = match unk {
-                    0 => format!("{prot}/{}", prot + exp),
-                    u => format!("{prot}/{} ({u}?)", prot + exp),
-                };
-                write!(out, " {cell:>16}")?;
-            }
-            writeln!(out)?;
-        }
-        writeln!(
-            out,
-            "(protected/judged; (n?) sessions that cannot be judged passively)"
-        )
     }
 }

@@ -1,11 +1,15 @@
 //! Capture files: classic pcap (either byte order, µs or ns) and pcapng (several interfaces,
-//! each with its own link type and clock, sections mid-file), from a path or stdin. Pure Rust
-//! (pcap-parser), so the default build needs no system library.
+//! each with its own link type and clock, sections mid-file), from a path or stdin, and either
+//! of them gzip- or zstd-compressed (`compressed.rs`: told by their magic bytes, decompressed
+//! as they are read). Pure Rust (pcap-parser) but for zstd's C library, which is built with
+//! mailtap, so the default build needs no system library.
 //!
 //! The reader's buffer is reused for every block; a packet is a borrow of it, valid during the
 //! callback. A bad file stops with an error naming the file and the byte offset of the block
-//! that could not be read; the packets before it have already been handed out.
+//! that could not be read (in a compressed file, the offset in the decompressed stream, and the
+//! error says so); the packets before it have already been handed out.
 
+use super::compressed::{self, Compression, Fault, Opened, Stream};
 use super::{Linktype, Packet, Timestamp};
 use crate::recycle::recycle;
 use pcap_parser::pcap::{parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified};
@@ -14,7 +18,7 @@ use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Read buffer: holds the largest block; grown up to `MAX_BLOCK` for jumbo/odd captures.
 /// 128 KiB stays in the core's cache between the read and the decode: replay was 2-4 % faster
@@ -47,71 +51,50 @@ pub enum SourceError {
     Open { name: String, source: io::Error },
     #[error("{name}: not a pcap or pcapng file")]
     NotACapture { name: String },
-    #[error("{name}: truncated at byte {offset}: the last block is cut short")]
-    Truncated { name: String, offset: u64 },
-    #[error("{name}: corrupt block at byte {offset}: {what}")]
+    #[error("{name}: truncated at byte {offset}{stream}: {what}")]
+    Truncated {
+        name: String,
+        offset: u64,
+        stream: Stream,
+        what: String,
+    },
+    #[error("{name}: corrupt block at byte {offset}{stream}: {what}")]
     Corrupt {
         name: String,
         offset: u64,
+        stream: Stream,
         what: String,
     },
-    #[error("{name}: read error at byte {offset}")]
-    Read { name: String, offset: u64 },
+    #[error("{name}: read error at byte {offset}{stream}: {cause}")]
+    Read {
+        name: String,
+        offset: u64,
+        stream: Stream,
+        cause: String,
+    },
 }
 
-/// Command-line arguments → inputs. A directory is walked in name order (recursively); in a
-/// directory, files that do not start like a capture are passed over (READMEs, expected
-/// outputs), while a file named explicitly must be a capture.
-pub fn expand(args: &[String]) -> Result<Vec<Input>, SourceError> {
-    let mut out = Vec::new();
-    for arg in args {
-        if arg == "-" {
-            out.push(Input::Stdin);
-            continue;
-        }
-        let path = PathBuf::from(arg);
-        if path.is_dir() {
-            walk(&path, &mut out)?;
-        } else {
-            out.push(Input::Path(path));
-        }
-    }
-    Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), SourceError> {
-    let io_err = |source| SourceError::Open {
-        name: dir.display().to_string(),
-        source,
-    };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io_err)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            !p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if looks_like_capture(&path) {
-            out.push(Input::Path(path));
+impl SourceError {
+    /// The byte offset of the block that could not be read (`None`: the file did not open, or
+    /// is not a capture); of the decompressed stream when the file is compressed.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            SourceError::Open { .. } | SourceError::NotACapture { .. } => None,
+            SourceError::Truncated { offset, .. }
+            | SourceError::Corrupt { offset, .. }
+            | SourceError::Read { offset, .. } => Some(*offset),
         }
     }
-    Ok(())
-}
 
-/// pcap magic in either byte order and resolution, or a pcapng section header.
-fn looks_like_capture(path: &Path) -> bool {
-    let mut magic = [0u8; 4];
-    let ok = File::open(path).and_then(|mut f| f.read_exact(&mut magic));
-    ok.is_ok()
-        && matches!(
-            u32::from_le_bytes(magic),
-            0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 | 0x0a0d_0d0a
-        )
+    /// How the file is compressed, when the error says (offsets then count decompressed bytes).
+    pub fn compression(&self) -> Option<Compression> {
+        match self {
+            SourceError::Open { .. } | SourceError::NotACapture { .. } => None,
+            SourceError::Truncated { stream, .. }
+            | SourceError::Corrupt { stream, .. }
+            | SourceError::Read { stream, .. } => stream.compression(),
+        }
+    }
 }
 
 /// How to read packet times and link types in the current part of the file.
@@ -152,6 +135,10 @@ pub(super) struct Interface {
 pub struct CaptureFile {
     name: String,
     reader: Box<dyn PcapReaderIterator + Send>,
+    /// What the offsets count: the file's bytes, or the decompressed stream's.
+    stream: Stream,
+    /// Why the byte source stopped, when it failed.
+    fault: Fault,
     clock: Clock,
     /// Bytes of the file consumed so far: the offset of the next block.
     offset: u64,
@@ -160,22 +147,23 @@ pub struct CaptureFile {
 }
 
 impl CaptureFile {
+    /// The capture `input` names, decompressed as it is read if it is compressed.
     pub fn open(input: &Input) -> Result<Self, SourceError> {
         let name = input.name();
-        match input {
-            Input::Stdin => Self::from_reader(name, io::stdin()),
-            Input::Path(p) => {
-                let f = File::open(p).map_err(|source| SourceError::Open {
-                    name: name.clone(),
-                    source,
-                })?;
-                Self::from_reader(name, f)
-            }
+        let open_error = |source| SourceError::Open {
+            name: name.clone(),
+            source,
+        };
+        let opened = match input {
+            Input::Stdin => compressed::open(io::stdin()),
+            Input::Path(p) => File::open(p).and_then(compressed::open),
         }
+        .map_err(open_error)?;
+        Self::from_opened(name, opened, 0)
     }
 
     /// A capture read from any byte source (a socket, an in-memory buffer in tests and fuzz
-    /// targets); `name` is what errors call it.
+    /// targets) as it is, never decompressed; `name` is what errors call it.
     pub fn from_reader(
         name: String,
         reader: impl Read + Send + 'static,
@@ -191,22 +179,43 @@ impl CaptureFile {
         reader: impl Read + Send + 'static,
         base: u64,
     ) -> Result<Self, SourceError> {
-        let reader = create_reader(BUFFER, reader).map_err(|e| match e {
-            PcapError::Eof | PcapError::Incomplete(_) | PcapError::HeaderNotRecognized => {
-                SourceError::NotACapture { name: name.clone() }
+        Self::from_opened(name, compressed::plain(reader), base)
+    }
+
+    fn from_opened(name: String, opened: Opened, base: u64) -> Result<Self, SourceError> {
+        let Opened {
+            stream,
+            reader,
+            fault,
+        } = opened;
+        let reader = match create_reader(BUFFER, reader) {
+            Ok(r) => r,
+            Err(e) => {
+                let fault = fault.take();
+                let refused = matches!(
+                    e,
+                    PcapError::Eof | PcapError::Incomplete(_) | PcapError::HeaderNotRecognized
+                );
+                return Err(match fault {
+                    None if refused => SourceError::NotACapture { name },
+                    fault => read_error(name, base, stream, fault),
+                });
             }
-            _ => SourceError::Read {
-                name: name.clone(),
-                offset: 0,
-            },
-        })?;
+        };
         Ok(CaptureFile {
             name,
             reader,
+            stream,
+            fault,
             clock: Clock::Unknown,
             offset: base,
             spare: Vec::with_capacity(BATCH),
         })
+    }
+
+    /// How the file is compressed, if it is.
+    pub fn compression(&self) -> Option<Compression> {
+        self.stream.compression()
     }
 
     /// Bytes of the file read so far.
@@ -273,12 +282,12 @@ impl CaptureFile {
         self.spare = recycle(batch);
         if let Some(len) = short_ng_block(&self.clock, self.reader.data()) {
             let what = format!("block length {len}, less than its {NG_BLOCK_MIN} fixed bytes");
-            return Err(corrupt(&self.name, self.offset, what));
+            return Err(self.corrupt(what));
         }
         let stop = match self.reader.next() {
             Ok((len, block)) => {
                 let packet = accept(&mut self.clock, block)
-                    .map_err(|what| corrupt(&self.name, self.offset, what))?;
+                    .map_err(|what| corrupt(&self.name, self.offset, self.stream, what))?;
                 self.offset += len as u64;
                 if let Some(p) = packet {
                     on_batch(&[p], self.offset);
@@ -293,16 +302,29 @@ impl CaptureFile {
             Err(e) => Stop::from(e),
         };
         match stop {
-            Stop::Eof => Ok(false),
-            Stop::Incomplete if self.reader.reader_exhausted() => Err(self.truncated()),
+            Stop::Eof => self.at_end(false),
+            Stop::Incomplete if self.reader.reader_exhausted() => self.at_end(true),
             Stop::Incomplete => self.refill().map(|()| true),
             Stop::BufferTooSmall => self.grow().map(|()| true),
-            Stop::UnexpectedEof => Err(self.truncated()),
-            Stop::Read => Err(SourceError::Read {
-                name: self.name.clone(),
-                offset: self.offset,
-            }),
-            Stop::Corrupt(what) => Err(corrupt(&self.name, self.offset, what)),
+            Stop::UnexpectedEof => self.at_end(true),
+            Stop::Read => Err(self.read_error()),
+            Stop::Corrupt(what) => Err(self.corrupt(what)),
+        }
+    }
+
+    /// The bytes ran out (`cut`: inside a block). The byte source ends at its first error too
+    /// (a cut or corrupt compressed stream, a failed read), which it then noted: that error is
+    /// what stopped the file.
+    fn at_end(&self, cut: bool) -> Result<bool, SourceError> {
+        match self.fault.take() {
+            Some(e) => Err(read_error(
+                self.name.clone(),
+                self.offset,
+                self.stream,
+                Some(e),
+            )),
+            None if cut => Err(self.truncated()),
+            None => Ok(false),
         }
     }
 
@@ -310,19 +332,30 @@ impl CaptureFile {
         SourceError::Truncated {
             name: self.name.clone(),
             offset: self.offset,
+            stream: self.stream,
+            what: "the last block is cut short".into(),
         }
     }
 
+    fn read_error(&self) -> SourceError {
+        read_error(
+            self.name.clone(),
+            self.offset,
+            self.stream,
+            self.fault.take(),
+        )
+    }
+
+    fn corrupt(&self, what: String) -> SourceError {
+        corrupt(&self.name, self.offset, self.stream, what)
+    }
+
     fn refill(&mut self) -> Result<(), SourceError> {
-        let offset = self.offset;
         match self.reader.refill() {
             Ok(()) => Ok(()),
             // The buffer is full of one incomplete block: it is larger than the buffer.
             Err(PcapError::BufferTooSmall) => self.grow(),
-            Err(_) => Err(SourceError::Read {
-                name: self.name.clone(),
-                offset,
-            }),
+            Err(_) => Err(self.read_error()),
         }
     }
 
@@ -330,11 +363,7 @@ impl CaptureFile {
         let current = self.reader.data().len().max(BUFFER);
         let next = current.saturating_mul(2);
         if next > MAX_BLOCK || !self.reader.grow(next) {
-            return Err(corrupt(
-                &self.name,
-                self.offset,
-                format!("a block larger than {} MiB", MAX_BLOCK >> 20),
-            ));
+            return Err(self.corrupt(format!("a block larger than {} MiB", MAX_BLOCK >> 20)));
         }
         Ok(())
     }
@@ -366,11 +395,33 @@ impl From<PcapError<&[u8]>> for Stop {
     }
 }
 
-fn corrupt(name: &str, offset: u64, what: String) -> SourceError {
+fn corrupt(name: &str, offset: u64, stream: Stream, what: String) -> SourceError {
     SourceError::Corrupt {
         name: name.to_string(),
         offset,
+        stream,
         what,
+    }
+}
+
+/// The byte source of `name` failed at `offset`. A decompressor that ran out of input in the
+/// middle of its stream says so (`UnexpectedEof`): the compressed file is cut.
+fn read_error(name: String, offset: u64, stream: Stream, fault: Option<io::Error>) -> SourceError {
+    match fault {
+        Some(e) if e.kind() == io::ErrorKind::UnexpectedEof && stream != Stream::File => {
+            SourceError::Truncated {
+                name,
+                offset,
+                stream,
+                what: format!("the compressed file ends early ({e})"),
+            }
+        }
+        fault => SourceError::Read {
+            name,
+            offset,
+            stream,
+            cause: fault.map_or_else(|| "no cause given".into(), |e| e.to_string()),
+        },
     }
 }
 
@@ -579,6 +630,8 @@ fn packet(ts: Timestamp, link: Linktype, data: &[u8], caplen: u32, origlen: u32)
 mod tests {
     use super::*;
     use crate::source::testdata::ng_section;
+    use std::io::Write;
+    use std::path::Path;
 
     /// A little-endian, microsecond classic pcap (Ethernet) holding `frames`.
     fn classic_pcap(frames: &[&[u8]]) -> Vec<u8> {
@@ -728,6 +781,86 @@ mod tests {
             assert!(want.len() > 10, "{case}: {} frames", want.len());
             assert_eq!(read, want, "{case}");
         }
+    }
+
+    /// Every frame read from `bytes` through the decompressing path, and how reading ended.
+    fn read_decompressed(bytes: Vec<u8>) -> (Vec<Vec<u8>>, Result<(), SourceError>) {
+        let opened = compressed::open(io::Cursor::new(bytes)).expect("opens");
+        let mut file = CaptureFile::from_opened("mem".into(), opened, 0).expect("a capture");
+        let mut frames = Vec::new();
+        let r = file.for_each(&mut |p, _| frames.push(p.data.to_vec()));
+        (frames, r)
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn compressed_captures_yield_the_frames_of_the_plain_one() {
+        let frames = numbered_frames(3000);
+        let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        let plain = classic_pcap(&refs);
+        let zstd = zstd::stream::encode_all(&plain[..], 3).unwrap();
+        for (bytes, c) in [(gzip(&plain), Compression::Gzip), (zstd, Compression::Zstd)] {
+            let opened = compressed::open(io::Cursor::new(bytes.clone())).unwrap();
+            let file = CaptureFile::from_opened("mem".into(), opened, 0).unwrap();
+            assert_eq!(file.compression(), Some(c));
+            let (read, r) = read_decompressed(bytes);
+            r.expect("reads to its end");
+            assert_eq!(read, frames, "{c}");
+        }
+    }
+
+    /// A gzip file cut in the middle: the frames decompressed before the cut are handed out,
+    /// then an error at the offset of the first block not read whole, in the decompressed
+    /// stream, saying so.
+    #[test]
+    fn a_cut_gzip_file_keeps_the_frames_before_the_cut() {
+        let frames = numbered_frames(20_000);
+        let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        let gz = gzip(&classic_pcap(&refs));
+        let cut = gz.get(..gz.len() / 2).unwrap().to_vec();
+        let (read, r) = read_decompressed(cut);
+        assert!(read.len() > 1000, "{} frames", read.len());
+        assert_eq!(read, frames[..read.len()]);
+        let record = |i: usize| 16 + frames[i].len() as u64;
+        let offset = 24 + (0..read.len()).map(record).sum::<u64>();
+        let err = r.unwrap_err();
+        assert!(
+            matches!(err, SourceError::Truncated { offset: o, .. } if o == offset),
+            "{err}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "mem: truncated at byte {offset} of the decompressed stream (gzip): \
+                 the compressed file ends early"
+            )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn corrupt_compressed_data_is_a_read_error_with_its_cause() {
+        // Large enough for the damage to come after the first read.
+        let frames = numbered_frames(50_000);
+        let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        let mut gz = gzip(&classic_pcap(&refs));
+        let middle = gz.len() / 2;
+        for b in gz.get_mut(middle..middle + 64).unwrap() {
+            *b = !*b;
+        }
+        let (read, r) = read_decompressed(gz);
+        assert_eq!(read, frames[..read.len()]);
+        let err = r.unwrap_err();
+        assert!(err.offset().is_some(), "{err}");
+        assert!(
+            err.to_string().contains("decompressed stream (gzip)"),
+            "{err}"
+        );
     }
 
     #[test]

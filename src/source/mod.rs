@@ -5,6 +5,7 @@
 //! ([`LiveSource`]) runs until it is stopped, and says when a read timed out so that its
 //! caller can let time pass on a quiet link.
 
+pub mod compressed;
 pub mod file;
 pub mod filter;
 #[cfg(feature = "live")]
@@ -12,6 +13,7 @@ pub mod live;
 pub mod split;
 #[cfg(test)]
 mod testdata;
+pub mod walk;
 
 pub use pcap_parser::Linktype;
 
@@ -62,6 +64,47 @@ impl fmt::Display for Timestamp {
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+/// The packet time of the earliest and the latest of some packets (a file, a chunk): the
+/// earliest is not always the first read, since captures merged from several interfaces need
+/// not be in time order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TimeSpan {
+    pub first: Timestamp,
+    pub last: Timestamp,
+}
+
+impl TimeSpan {
+    pub const fn at(ts: Timestamp) -> Self {
+        TimeSpan {
+            first: ts,
+            last: ts,
+        }
+    }
+
+    /// The span of `times`, `None` when there are none.
+    pub fn of(times: impl IntoIterator<Item = Timestamp>) -> Option<Self> {
+        times
+            .into_iter()
+            .fold(None, |span, ts| Self::join(span, Some(Self::at(ts))))
+    }
+
+    /// The span covering both (either may be empty).
+    pub fn join(a: Option<Self>, b: Option<Self>) -> Option<Self> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(TimeSpan {
+                first: a.first.min(b.first),
+                last: a.last.max(b.last),
+            }),
+            (a, None) => a,
+            (None, b) => b,
+        }
+    }
+
+    pub fn duration(self) -> Duration {
+        self.last.since(self.first)
     }
 }
 

@@ -547,6 +547,17 @@ mod tests {
         }
     }
 
+    /// Once found by the proptest above: a classic pcap cut 262,169 bytes in.
+    #[test]
+    fn a_pcap_cut_past_its_first_pieces_reads_what_the_whole_file_reader_reads() {
+        let bytes = many_records().get(..262_169).expect("long enough").to_vec();
+        let input = scratch("cut262169", &bytes);
+        let (want, want_result) = whole(&input);
+        let (got, result, _) = split(&input);
+        assert_eq!(result, want_result);
+        assert!(got == want);
+    }
+
     #[test]
     fn a_pcapng_file_of_two_sections_frames_what_the_whole_file_reader_reads() {
         let input = scratch("ng", many_records_ng());

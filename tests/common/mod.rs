@@ -119,3 +119,73 @@ pub fn assert_subset(at: &str, got: &Value, want: &Value) {
         _ => assert_eq!(got, want, "{at}"),
     }
 }
+
+/// A scratch directory unique to this call, empty.
+pub fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = scratch(tag);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// `bytes` gzip-compressed (one member), as `gzip` writes them.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).expect("in memory");
+    enc.finish().expect("in memory")
+}
+
+/// `bytes` zstd-compressed (one frame, level 3, as `zstd` writes them).
+pub fn zstd(bytes: &[u8]) -> Vec<u8> {
+    zstd::stream::encode_all(bytes, 3).expect("in memory")
+}
+
+/// Run the real binary with `stdin` as its standard input.
+pub fn mailtap_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailtap"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mailtap runs");
+    let mut pipe = child.stdin.take().expect("stdin piped");
+    let input = stdin.to_vec();
+    // Written from a thread: mailtap writes its report while it reads.
+    let writer = std::thread::spawn(move || pipe.write_all(&input));
+    let out = child.wait_with_output().expect("mailtap runs");
+    let _ = writer.join();
+    out
+}
+
+/// The session log lines of a replay of `inputs` (`-` for `stdin`) with `extra` arguments,
+/// sorted, and the process's output (its stdout holds the JSON report).
+pub fn session_lines(
+    extra: &[String],
+    inputs: &[&Path],
+    stdin: Option<&[u8]>,
+) -> (Vec<String>, Output) {
+    let sessions = scratch("sessions.jsonl");
+    let mut args: Vec<String> = ["replay", "--quiet", "--format", "json"]
+        .map(String::from)
+        .to_vec();
+    args.extend(extra.iter().cloned());
+    args.extend(["--sessions".into(), sessions.to_string_lossy().into_owned()]);
+    args.extend(inputs.iter().map(|p| p.to_string_lossy().into_owned()));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = match stdin {
+        Some(bytes) => mailtap_stdin(&argv, bytes),
+        None => mailtap(&argv),
+    };
+    let mut lines: Vec<String> = std::fs::read_to_string(&sessions)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    let _ = std::fs::remove_file(&sessions);
+    (lines, out)
+}

@@ -223,3 +223,34 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
 }
+
+/// A TCP connection to `addr` from the loopback address `source` (any 127.x.y.z: to the
+/// server, a different client), with a receive buffer of `rcvbuf` bytes if given.
+pub fn connect_from(
+    source: std::net::Ipv4Addr,
+    addr: SocketAddr,
+    rcvbuf: Option<usize>,
+) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    if let Some(n) = rcvbuf {
+        s.set_recv_buffer_size(n)?;
+    }
+    s.bind(&SocketAddr::from((source, 0)).into())?;
+    s.connect_timeout(&addr.into(), Duration::from_secs(2))?;
+    Ok(s.into())
+}
+
+/// A field of `/proc/<pid>/status` in kB (VmRSS, VmHWM), or a count (Threads).
+pub fn proc_status(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Descriptors the process has open now.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}

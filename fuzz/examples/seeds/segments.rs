@@ -1,5 +1,5 @@
-//! Each connection's TCP segments and acknowledgments, per direction relative to its first
-//! sequence number, as `reassembly` inputs (`mailtap_fuzz::segments`).
+//! Each connection's TCP segments (SYNs too) and acknowledgments, per direction relative to
+//! its first sequence number, as `reassembly` inputs (`mailtap_fuzz::segments`).
 
 use mailtap::config::PortMap;
 use mailtap::decode::Segment;
@@ -26,6 +26,7 @@ enum Owned {
         dir: Direction,
         offset: u32,
         fin: bool,
+        syn: bool,
         cut: u8,
         payload: Vec<u8>,
     },
@@ -45,12 +46,13 @@ impl Segments {
         let flow = self.flows.entry(key).or_default();
         let start = seg.seq.wrapping_add(u32::from(seg.flags.syn()));
         let base = *flow.base[dir.index()].get_or_insert(start);
-        if !seg.payload.is_empty() || seg.flags.fin() {
+        if !seg.payload.is_empty() || seg.flags.fin() || seg.flags.syn() {
             let missing = seg.payload_len.saturating_sub(seg.payload.len() as u32);
             flow.ops.push(Owned::Segment {
                 dir,
                 offset: start.wrapping_sub(base),
                 fin: seg.flags.fin(),
+                syn: seg.flags.syn(),
                 cut: u8::try_from(missing).unwrap_or(u8::MAX),
                 payload: seg.payload.to_vec(),
             });
@@ -85,12 +87,15 @@ impl Flow {
                     dir,
                     offset,
                     fin,
+                    syn,
                     cut,
                     payload,
                 } => Op::Segment {
                     dir: *dir,
                     offset: *offset,
                     fin: *fin,
+                    syn: *syn,
+                    settle: false,
                     cut: *cut,
                     payload,
                 },

@@ -31,10 +31,11 @@ mod worker;
 use super::chunk::Chunk;
 use super::slot::Slot;
 use super::threads::{self, named, wait};
-use super::{Decoder, EngineConfig, Finished, Health, Lane, ReadProgress, Sink};
+use super::{Decoder, EngineConfig, Finished, Health, InputRead, Lane, ReadProgress, Sink};
+use crate::source::compressed::Compression;
 use crate::source::file::{CaptureFile, Input, SourceError};
 use crate::source::split::{Framing, SplitPcap};
-use crate::source::{Packet, Timestamp};
+use crate::source::{Packet, TimeSpan, Timestamp};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -106,6 +107,10 @@ struct Token {
     file: u64,
     cursor: Cursor,
     packets: u64,
+    /// Of those, cut by the snap length.
+    cut: u64,
+    /// Packet time of the file's earliest and latest packet so far.
+    span: Option<TimeSpan>,
 }
 
 /// What a worker gets its turn with.
@@ -164,6 +169,16 @@ impl Shared {
                 (n < self.limit).then_some(n + 1)
             });
         made.is_ok().then(|| Arc::new(Chunk::new()))
+    }
+}
+
+/// A file whose workers went away before its end: the packets they had read.
+fn stopped(p: &Progress, compression: Option<Compression>) -> InputRead {
+    InputRead {
+        packets: p.packets.load(Ordering::Relaxed),
+        span: None,
+        result: Ok(()),
+        compression,
     }
 }
 
@@ -274,7 +289,7 @@ impl<S: Sink> Ring<S> {
         &mut self,
         input: &Input,
         progress: &mut dyn FnMut(ReadProgress<'_>),
-    ) -> (u64, Result<(), SourceError>) {
+    ) -> InputRead {
         let source = match SplitPcap::open(input) {
             Some(split) => {
                 let framing = split.framing();
@@ -286,8 +301,21 @@ impl<S: Sink> Ring<S> {
             }
             None => match CaptureFile::open(input) {
                 Ok(file) => Source::File(file),
-                Err(e) => return (0, Err(e)),
+                Err(e) => {
+                    return InputRead {
+                        packets: 0,
+                        span: None,
+                        result: Err(e),
+                        compression: None,
+                    }
+                }
             },
+        };
+        // Compressed files cannot be split: `SplitPcap` takes only files that start like a
+        // capture, so they are read whole, by a `CaptureFile` that decompresses them.
+        let compression = match &source {
+            Source::File(file) => file.compression(),
+            Source::Split { .. } => None,
         };
         self.send_current();
         let p = &self.shared.progress;
@@ -299,6 +327,8 @@ impl<S: Sink> Ring<S> {
             file: self.files,
             cursor: self.cursor,
             packets: 0,
+            cut: 0,
+            span: None,
         });
         if let Some(first) = self.shared.turn_of(self.cursor.chunks) {
             let _ = first.send(Turn::File(token));
@@ -313,26 +343,31 @@ impl<S: Sink> Ring<S> {
                     };
                     progress(ReadProgress {
                         packets: end.token.packets,
+                        cut: end.token.cut,
                         offset,
                         health: &|| self.health(),
                     });
-                    return (end.token.packets, end.result);
+                    return InputRead {
+                        packets: end.token.packets,
+                        span: end.token.span,
+                        result: end.result,
+                        compression,
+                    };
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     progress(ReadProgress {
                         packets: p.packets.load(Ordering::Relaxed),
+                        cut: 0,
                         offset: p.offset.load(Ordering::Relaxed),
                         health: &|| self.health(),
                     });
                     // A worker that panicked may have held the token: stop waiting, and let
                     // `finish` report the panic.
                     if self.workers.iter().any(|w| w.thread.is_finished()) {
-                        return (p.packets.load(Ordering::Relaxed), Ok(()));
+                        return stopped(p, compression);
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return (p.packets.load(Ordering::Relaxed), Ok(()))
-                }
+                Err(RecvTimeoutError::Disconnected) => return stopped(p, compression),
             }
         }
     }

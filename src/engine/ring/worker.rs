@@ -5,7 +5,7 @@ use crate::engine::chunk::Chunk;
 use crate::engine::{lane_of, Decoder, Finished, Health, Lane};
 use crate::source::file::{CaptureFile, SourceError};
 use crate::source::split::{Framed, Framing, SplitPcap};
-use crate::source::Packet;
+use crate::source::{Packet, TimeSpan};
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -192,6 +192,8 @@ impl Worker {
             }
         };
         token.packets += chunk.len() as u64;
+        token.cut += chunk.cut();
+        token.span = TimeSpan::join(token.span, chunk.span());
         self.shared
             .progress
             .packets

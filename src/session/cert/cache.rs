@@ -144,10 +144,15 @@ impl VerdictCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::cert::CertStatus;
 
     fn info(status: &str) -> CertificateInfo {
+        let status = CertStatus::ALL
+            .into_iter()
+            .find(|s| s.label() == status)
+            .unwrap_or_default();
         CertificateInfo {
-            status: status.into(),
+            status,
             ..CertificateInfo::default()
         }
     }

@@ -136,7 +136,6 @@ fn starttls_bad_after_offer_is_stripping() {
         facts_with(|f| {
             f.starttls_offered = true;
             f.starttls_attempted = true;
-            f.starttls_refused = true;
             f.starttls_stripped = true;
             f.anomaly(Anomaly::StarttlsRejectedAfterOffer);
         })
@@ -175,7 +174,6 @@ fn masked_capability_and_rewritten_command() {
     assert_eq!(
         facts,
         facts_with(|f| {
-            f.starttls_refused = true;
             f.starttls_stripped = true;
             f.anomaly(Anomaly::StarttlsCapabilityMasked);
             f.anomaly(Anomaly::StarttlsCommandRewritten);

@@ -137,7 +137,6 @@ fn stls_unknown_after_capa_listed_it_is_stripping() {
         facts_with(|f| {
             f.starttls_offered = true;
             f.starttls_attempted = true;
-            f.starttls_refused = true;
             f.starttls_stripped = true;
             f.anomaly(Anomaly::StarttlsRejectedAfterOffer);
         })
@@ -163,7 +162,6 @@ fn masked_capability_and_rewritten_command() {
     assert_eq!(
         facts,
         facts_with(|f| {
-            f.starttls_refused = true;
             f.starttls_stripped = true;
             f.anomaly(Anomaly::StarttlsCapabilityMasked);
             f.anomaly(Anomaly::StarttlsCommandRewritten);

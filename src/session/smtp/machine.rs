@@ -7,6 +7,7 @@ use super::pending::Pending;
 use super::reply::{self, Capabilities, Capability};
 use crate::session::anomaly::Anomaly;
 use crate::session::dialogue::Facts;
+use crate::session::starttls::{ClientTls, Reply, Starttls};
 
 /// How the next client bytes are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,10 +41,8 @@ pub struct Machine {
     pub caps: Capabilities,
     /// The first reply (greeting, or whatever a mid-stream pickup first saw) is behind us.
     greeted: bool,
-    /// STARTTLS was in an EHLO reply of this session (sticky, unlike `caps`).
-    offered: bool,
-    /// STARTTLS was answered 4xx/5xx: TLS bytes from the client are now an anomaly.
-    turned_down: bool,
+    /// What STARTTLS has come to (the policy shared with IMAP and POP3).
+    starttls: Starttls,
     /// A gap broke the pairing of replies with commands; unpaired replies are expected.
     desync: bool,
     /// A gap hit a DATA body: its `.` may have been lost.
@@ -60,8 +59,7 @@ impl Default for Machine {
             reply: None,
             caps: Capabilities::default(),
             greeted: false,
-            offered: false,
-            turned_down: false,
+            starttls: Starttls::default(),
             desync: false,
             body_gap: false,
             tls: false,
@@ -95,12 +93,11 @@ impl Machine {
             Command::Ehlo => Cmd::Ehlo,
             Command::Helo => Cmd::Helo,
             Command::StartTls => {
-                facts.starttls_attempted = true;
+                self.starttls.command(facts);
                 Cmd::StartTls
             }
             Command::StartTlsMasked => {
-                // As seen on the wire: a rewritten command is no attempt (as a masked offer is no offer).
-                stripped(facts, Anomaly::StarttlsCommandRewritten);
+                self.starttls.rewritten(facts);
                 Cmd::Other
             }
             Command::Auth {
@@ -173,15 +170,20 @@ impl Machine {
         }
     }
 
-    /// TLS record bytes at the start of a client command line.
-    pub fn on_client_tls(&mut self, facts: &mut Facts) {
-        let anomaly = if self.turned_down {
-            Anomaly::TlsAfterRefusedStarttls
-        } else {
-            Anomaly::ProtocolViolation
-        };
-        facts.anomaly(anomaly);
-        self.client = Client::Opaque;
+    /// The STARTTLS policy would take a client handshake as TLS starting.
+    pub fn expects_client_tls(&self) -> bool {
+        self.client == Client::Commands && self.starttls.expects_client_tls()
+    }
+
+    /// TLS record bytes at the start of a client command line: TLS began (its `220` lost),
+    /// or the client side is opaque from here.
+    pub fn on_client_tls(&mut self, facts: &mut Facts) -> ClientTls {
+        let what = self.starttls.client_tls(facts);
+        match what {
+            ClientTls::Starts => self.tls = true,
+            ClientTls::Opaque => self.client = Client::Opaque,
+        }
+        what
     }
 
     // --- server lines ---
@@ -226,11 +228,8 @@ impl Machine {
             return;
         }
         match self.caps.add_line(text) {
-            Capability::StartTls => {
-                self.offered = true;
-                facts.starttls_offered = true;
-            }
-            Capability::Masked => stripped(facts, Anomaly::StarttlsCapabilityMasked),
+            Capability::StartTls => self.starttls.offered(facts),
+            Capability::Masked => self.starttls.masked(facts),
             _ => {}
         }
     }
@@ -265,8 +264,17 @@ impl Machine {
     /// What a reply means for the command it answers.
     fn paired(&mut self, cmd: Cmd, code: u16, facts: &mut Facts) {
         match (cmd, code / 100) {
-            (Cmd::StartTls, _) if code == 220 => self.tls = true,
-            (Cmd::StartTls, 4 | 5) => self.starttls_turned_down(code, facts),
+            (Cmd::StartTls, _) if code == 220 => {
+                self.tls = self.starttls.reply(Reply::Accepted, facts)
+            }
+            (Cmd::StartTls, 4 | 5) => {
+                let reply = if matches!(code, 500 | 502) {
+                    Reply::Unknown
+                } else {
+                    Reply::Refused
+                };
+                self.starttls.reply(reply, facts);
+            }
             (Cmd::StartTls, _) => facts.anomaly(Anomaly::ProtocolViolation),
             (Cmd::Auth, 3) => self.client = Client::Sasl,
             (Cmd::Auth, _) => self.sasl_over(),
@@ -284,6 +292,10 @@ impl Machine {
 
     /// A reply with no pending command: explainable by the client mode or a gap, else odd.
     fn unpaired(&mut self, code: u16, facts: &mut Facts) {
+        if code == 220 {
+            // After the greeting a 220 answers only STARTTLS: perhaps one a gap hid.
+            self.starttls.unpaired_positive();
+        }
         match self.client {
             // DATA was lost in a gap; its 354 was not.
             Client::Body { .. } if code == 354 => self.client = Client::Body { confirmed: true },
@@ -310,19 +322,11 @@ impl Machine {
         }
     }
 
-    fn starttls_turned_down(&mut self, code: u16, facts: &mut Facts) {
-        self.turned_down = true;
-        if self.offered && matches!(code, 500 | 502) {
-            stripped(facts, Anomaly::StarttlsRejectedAfterOffer);
-        } else {
-            facts.starttls_refused = true;
-        }
-    }
-
     // --- gaps ---
 
     /// Bytes lost from the client. Returns true when the line reader must resync.
     pub fn client_gap(&mut self, len: u64, facts: &mut Facts) -> bool {
+        self.starttls.client_gap();
         match &mut self.client {
             Client::Chunk { remaining } if len <= *remaining => {
                 *remaining -= len;
@@ -362,9 +366,4 @@ impl Machine {
 
 fn count_message(facts: &mut Facts) {
     facts.cleartext_messages = facts.cleartext_messages.saturating_add(1);
-}
-
-fn stripped(facts: &mut Facts, anomaly: Anomaly) {
-    facts.starttls_stripped = true;
-    facts.anomaly(anomaly);
 }

@@ -56,6 +56,7 @@ use crate::flow::Direction;
 use crate::session::anomaly::Anomaly;
 use crate::session::dialogue::{Dialogue, Facts, Step};
 use crate::session::line::{Line, LineReader};
+use crate::session::starttls::{self, ClientTls};
 use machine::{Client, Machine};
 
 /// The longest line kept, either way. RFC 5321 §4.5.3.1 allows 512 for commands and replies,
@@ -103,27 +104,40 @@ impl Smtp {
         self.machine.caps
     }
 
-    fn on_client(&mut self, data: &[u8], facts: &mut Facts) {
+    fn on_client(&mut self, data: &[u8], facts: &mut Facts) -> Step {
         let mut input = data;
         loop {
             match &mut self.machine.client {
-                Client::Opaque => return,
+                Client::Opaque => return Step::Continue,
                 Client::Chunk { remaining } => {
                     self.up.skip_raw(remaining, &mut input);
                     if *remaining > 0 {
-                        return;
+                        return Step::Continue;
                     }
                     self.machine.client = Client::Commands;
                 }
                 Client::Commands | Client::Sasl | Client::Body { .. } => {}
             }
+            if self.machine.expects_client_tls() {
+                starttls::resync_at_handshake(&mut self.up, input, &mut self.handshake_byte);
+            }
+            if self.machine.client == Client::Commands {
+                self.up
+                    .resume_at(input, |l| command::parse(l).is_recognised());
+            }
             self.up.drop_lost_tail(&mut input);
+            let held_byte = self.handshake_byte;
             if self.machine.client == Client::Commands && self.tls_record_starts(input) {
-                self.machine.on_client_tls(facts);
-                return;
+                if self.machine.on_client_tls(facts) == ClientTls::Starts {
+                    return Step::ClientTls {
+                        consumed: data.len() - input.len(),
+                        held_byte,
+                    };
+                }
+                return Step::Continue;
             }
             let Some(line) = self.up.next_line(&mut input) else {
-                return;
+                return Step::Continue;
             };
             let sasl = self.machine.client == Client::Sasl;
             line_anomalies(line, !sasl, facts);
@@ -133,6 +147,7 @@ impl Smtp {
 
     fn on_server(&mut self, data: &[u8], facts: &mut Facts) -> Step {
         let mut input = data;
+        self.down.resume_at(input, |l| reply::parse(l).is_some());
         while let Some(line) = self.down.next_line(&mut input) {
             line_anomalies(line, true, facts);
             self.machine.on_reply_line(line.text, facts);
@@ -147,20 +162,8 @@ impl Smtp {
     /// At the start of a client command line, does a TLS handshake record begin (content type
     /// 22, version major 3)? Sees the two header bytes even when the first ends one chunk and the second starts the next.
     fn tls_record_starts(&mut self, input: &[u8]) -> bool {
-        if input.is_empty() {
-            return false;
-        }
-        let split = std::mem::take(&mut self.handshake_byte);
         let at_line_start = !self.up.has_partial();
-        match input {
-            [0x16, 0x03, ..] if at_line_start => true,
-            [0x16] if at_line_start => {
-                self.handshake_byte = true;
-                false
-            }
-            [0x03, ..] => split,
-            _ => false,
-        }
+        starttls::tls_record_starts(input, at_line_start, &mut self.handshake_byte)
     }
 }
 
@@ -179,10 +182,7 @@ impl Dialogue for Smtp {
             return Step::Continue;
         }
         match dir {
-            Direction::ToServer => {
-                self.on_client(data, facts);
-                Step::Continue
-            }
+            Direction::ToServer => self.on_client(data, facts),
             Direction::ToClient => self.on_server(data, facts),
         }
     }

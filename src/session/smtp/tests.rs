@@ -733,7 +733,7 @@ fn a_handshake_header_after_the_lost_line_is_tls() {
         for part in b"\n\x16\x03".chunks(cut) {
             smtp.on_data(C, part, &mut facts);
         }
-        let want = [DialogueGap, ProtocolViolation];
+        let want = [ProtocolViolation, DialogueGap];
         assert_eq!(anomalies(&facts), want, "cut every {cut} bytes");
     }
 }

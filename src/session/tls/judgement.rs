@@ -1,15 +1,16 @@
 //! A judged handshake: what the session record needs of it, kept while the flow sits
 //! bypassed until it ends (for an idle connection, possibly hours).
 //!
-//! Code points, not names: the record's strings (version, suite, key exchange, group,
-//! weaknesses) are looked up when the record is made, so a bypassed connection holds a few
+//! Code points, not names: the record's typed values (version, suite, key exchange, group,
+//! weaknesses) are derived when the record is made, so a bypassed connection holds a few
 //! dozen bytes of verdict plus the strings that cannot be derived (server name, certificate
-//! names, JA4) instead of a dozen heap strings.
+//! names, JA4).
 
 use super::server::{KxParams, ServerHello};
+use super::Alert;
 use crate::record::{CertificateInfo, TlsInfo};
 use crate::session::cert::CertStatus;
-use crate::session::cipher::{self, KeyExchange, Negotiated, Version};
+use crate::session::cipher::{self, CipherSuite, Group, KeyExchange, Negotiated, Version};
 
 /// What the ServerHello chose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,14 +38,16 @@ pub struct Judgement {
     pub(super) kx_params: Option<KxParams>,
     pub(super) server_name: Option<Box<str>>,
     pub(super) resumed: bool,
-    pub(super) established: bool,
-    pub(super) alert: Option<Box<str>>,
+    pub(super) established: Option<bool>,
+    pub(super) alert: Option<Alert>,
     pub(super) certificate: Option<CertificateInfo>,
+    /// A gap hit the server's handshake: a certificate not seen may have been in it.
+    pub(super) certificate_unseen: bool,
     pub(super) ja4: Option<Box<str>>,
 }
 
 impl Judgement {
-    pub fn established(&self) -> bool {
+    pub fn established(&self) -> Option<bool> {
         self.established
     }
 
@@ -62,11 +65,11 @@ impl Judgement {
             Some(s) => cipher::suite_key_exchange(s.suite),
             None => None,
         };
-        let (group, dh_bits) = match (sh, self.kx_params) {
-            (Some(s), _) if tls13 => (s.key_share_group, None),
-            (Some(_), Some(KxParams::Named(g))) => (Some(g), None),
-            (Some(_), Some(KxParams::DhPrime { bits })) => (None, Some(bits)),
-            _ => (None, None),
+        let (group, dh_bits, dh_group) = match (sh, self.kx_params) {
+            (Some(s), _) if tls13 => (s.key_share_group, None, None),
+            (Some(_), Some(KxParams::Named(g))) => (Some(g), None, None),
+            (Some(_), Some(KxParams::DhPrime { bits, group })) => (None, Some(bits), group),
+            _ => (None, None, None),
         };
         let forward_secret = key_exchange.map(KeyExchange::forward_secret);
         let negotiated = Negotiated {
@@ -76,38 +79,45 @@ impl Judgement {
             dh_bits,
         };
         TlsInfo {
-            version: version.map(Version::label),
-            cipher_suite: sh.map(|s| cipher::suite_name(s.suite)),
-            key_exchange: key_exchange.map(|k| k.label().to_owned()),
+            version,
+            cipher_suite: sh.map(|s| CipherSuite(s.suite)),
+            key_exchange,
             group: group
-                .map(cipher::group_name)
-                .or_else(|| dh_bits.map(|b| format!("dh{b}"))),
+                .map(Group::Named)
+                .or_else(|| dh_group.map(Group::Prime))
+                .or_else(|| dh_bits.map(Group::CustomPrime)),
             forward_secret,
             post_quantum: version.map(|_| group.is_some_and(cipher::group_is_post_quantum)),
             server_name: self.server_name.as_deref().map(str::to_owned),
             resumed: self.resumed,
             established: self.established,
-            alert: self.alert.as_deref().map(str::to_owned),
-            weaknesses: cipher::weaknesses(&negotiated)
-                .into_iter()
-                .map(|w| w.label().to_owned())
-                .collect(),
+            alert: self.alert,
+            weaknesses: cipher::weaknesses(&negotiated),
             certificate: self.certificate_info(tls13),
             ja4: self.ja4.as_deref().map(str::to_owned),
         }
     }
 
-    /// TLS 1.3 encrypts the certificate: `hidden`. A resumed TLS ≤ 1.2 session sends none:
-    /// `absent` (the protection verdict treats resumption as unknown, not as exposed).
+    /// TLS 1.3 encrypts the certificate: `hidden`. A resumed session, TLS 1.3 (a PSK
+    /// accepted) or ≤ 1.2, sends none: `absent` (the protection verdict treats resumption as
+    /// unknown, not as exposed). A TLS ≤ 1.2 certificate that a gap hid is `partial`.
     fn certificate_info(&self, tls13: bool) -> CertificateInfo {
         if tls13 {
-            return CertStatus::Hidden.info();
+            let resumed = self.chosen.is_some_and(|c| c.pre_shared_key);
+            return if resumed {
+                CertStatus::Absent
+            } else {
+                CertStatus::Hidden
+            }
+            .info();
         }
         if self.resumed {
             return CertStatus::Absent.info();
         }
-        self.certificate
-            .clone()
-            .unwrap_or_else(|| CertStatus::Absent.info())
+        match &self.certificate {
+            Some(c) => c.clone(),
+            None if self.certificate_unseen => CertStatus::Partial.info(),
+            None => CertStatus::Absent.info(),
+        }
     }
 }

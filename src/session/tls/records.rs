@@ -71,11 +71,44 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// One record, whole.
+/// One record, whole, or with holes where a gap in the stream fell inside it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Record {
     pub content_type: u8,
+    /// The body; the bytes of a hole are zero.
     pub body: Vec<u8>,
+    /// `(offset, length)` in `body` of the bytes the stream lost, in order; empty when whole.
+    pub holes: Vec<(usize, usize)>,
+}
+
+impl Record {
+    /// The body as the seen pieces and the holes between them, in order.
+    pub fn pieces(&self) -> impl Iterator<Item = Piece<'_>> + '_ {
+        let mut at = 0;
+        let mut holes = self.holes.iter().copied().peekable();
+        std::iter::from_fn(move || {
+            if let Some(&(h, n)) = holes.peek() {
+                if at >= h {
+                    holes.next();
+                    at = h.saturating_add(n);
+                    return Some(Piece::Lost(n));
+                }
+                let seen = self.body.get(at..h).unwrap_or_default();
+                at = h;
+                return Some(Piece::Seen(seen));
+            }
+            let seen = self.body.get(at..).filter(|b| !b.is_empty())?;
+            at = self.body.len();
+            Some(Piece::Seen(seen))
+        })
+    }
+}
+
+/// A stretch of a record's body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Piece<'a> {
+    Seen(&'a [u8]),
+    Lost(usize),
 }
 
 /// Why framing stopped.
@@ -96,6 +129,11 @@ pub(super) struct RecordReader {
     /// Body length and type once the header is complete.
     pending: Option<(u8, usize)>,
     body: Vec<u8>,
+    /// Where a gap fell inside the record being read (see [`Record::holes`]).
+    holes: Vec<(usize, usize)>,
+    /// A gap took a record header: records cannot be cut until a chunk that starts with a
+    /// plausible header resynchronises the framing.
+    lost: bool,
     /// Zero-length handshake/alert/CCS records seen (RFC 8446 §5.1 forbids them).
     pub zero_length: bool,
 }
@@ -106,6 +144,7 @@ impl RecordReader {
         self.header = Vec::new();
         self.pending = None;
         self.body = Vec::new();
+        self.holes = Vec::new();
     }
 
     pub fn new(allow_sslv2: bool) -> Self {
@@ -114,12 +153,65 @@ impl RecordReader {
             header: Vec::with_capacity(5),
             pending: None,
             body: Vec::new(),
+            holes: Vec::new(),
+            lost: false,
             zero_length: false,
         }
     }
 
-    /// Appends `data`, pushing every completed record to `out`.
+    /// `len` bytes of the stream were lost. Inside a record's body they become a hole (the
+    /// record is still delivered, with its holes); a gap that takes a header loses the
+    /// framing. Returns whether it is lost.
+    pub fn gap(&mut self, len: u64, out: &mut Vec<Record>) -> bool {
+        if len == 0 || self.lost {
+            return self.lost;
+        }
+        self.allow_sslv2 = false;
+        let Some((content_type, total)) = self.pending else {
+            // At a record boundary (or inside a header): the next header is gone.
+            self.header.clear();
+            self.lost = true;
+            return true;
+        };
+        let room = total.saturating_sub(self.body.len());
+        let n = usize::try_from(len).unwrap_or(usize::MAX).min(room);
+        self.holes.push((self.body.len(), n));
+        self.body.resize(self.body.len() + n, 0);
+        if self.body.len() == total {
+            out.push(Record {
+                content_type,
+                body: std::mem::take(&mut self.body),
+                holes: std::mem::take(&mut self.holes),
+            });
+            self.pending = None;
+        }
+        if u64::try_from(n).unwrap_or(u64::MAX) < len {
+            // The gap runs on past the record's end: the next header is gone.
+            self.lost = true;
+        }
+        self.lost
+    }
+
+    /// Give up the framing (after a gap, a header that does not parse): resynchronise at a
+    /// chunk that starts with a plausible header.
+    pub fn lose(&mut self) {
+        self.header.clear();
+        self.pending = None;
+        self.body.clear();
+        self.holes.clear();
+        self.lost = true;
+    }
+
+    /// Appends `data`, pushing every completed record to `out`. After lost framing, `data`
+    /// (the start of a chunk the stream delivered, usually a segment) is taken up again only
+    /// if it starts with a plausible record header; otherwise it is skipped.
     pub fn push(&mut self, mut data: &[u8], out: &mut Vec<Record>) -> Result<(), FramingError> {
+        if self.lost {
+            if !plausible_header(data) {
+                return Ok(());
+            }
+            self.lost = false;
+        }
         while !data.is_empty() {
             match self.pending {
                 None => {
@@ -153,6 +245,7 @@ impl RecordReader {
                         out.push(Record {
                             content_type,
                             body: std::mem::take(&mut self.body),
+                            holes: std::mem::take(&mut self.holes),
                         });
                         self.pending = None;
                     }
@@ -171,6 +264,7 @@ impl RecordReader {
             out.push(Record {
                 content_type,
                 body: Vec::new(),
+                holes: Vec::new(),
             });
             self.pending = None;
         }
@@ -206,6 +300,19 @@ impl RecordReader {
     }
 }
 
+/// A whole TLS record header (content type 20–23, version 3.0–3.4, a non-zero length a record
+/// may have) at the start of `data`: where framing is taken up again after a gap. Random
+/// ciphertext passes this test about once in a million chunks.
+fn plausible_header(data: &[u8]) -> bool {
+    match data {
+        [20..=23, 3, 0..=4, hi, lo, ..] => {
+            let len = usize::from(*hi) << 8 | usize::from(*lo);
+            len > 0 && len <= MAX_RECORD_BODY
+        }
+        _ => false,
+    }
+}
+
 /// Cuts the handshake records of one direction into messages `(type, body)`; messages may
 /// span records and a record may hold several. A message longer than [`MAX_MESSAGE`] is kept
 /// cut at [`MAX_MESSAGE`] bytes, the rest of it skipped without being held, and delivered when
@@ -216,6 +323,11 @@ pub(super) struct MessageReader {
     buf: Vec<u8>,
     /// Bytes of an oversized message still to skip, after its first [`MAX_MESSAGE`] kept.
     skip: usize,
+    /// The message in `buf` has a hole (zeros where a gap fell).
+    holed: bool,
+    /// A gap took a message header: the rest of this direction's handshake cannot be cut into
+    /// messages.
+    lost: bool,
 }
 
 impl MessageReader {
@@ -243,21 +355,84 @@ fn take_whole<'a>(mut fragment: &'a [u8], out: &mut Vec<Message>) -> &'a [u8] {
             msg_type,
             body: body.to_vec(),
             cut: false,
+            holed: false,
         });
         fragment = r.0;
     }
 }
 
-/// One handshake message; `cut` when its body is only the first [`MAX_MESSAGE`] bytes.
+/// One handshake message; `cut` when its body is only the first [`MAX_MESSAGE`] bytes,
+/// `holed` when a gap took some of it (its bytes there are zero, or its end is missing).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Message {
     pub msg_type: u8,
     pub body: Vec<u8>,
     pub cut: bool,
+    pub holed: bool,
 }
 
 impl MessageReader {
+    /// `n` bytes of handshake were lost. Inside a message whose header was seen they are a
+    /// hole in it; otherwise message framing is lost for good, and a message begun is
+    /// delivered as far as it came, holed.
+    pub fn gap(&mut self, n: usize, out: &mut Vec<Message>) {
+        if n == 0 || self.lost {
+            return;
+        }
+        if self.skip > 0 {
+            let k = self.skip.min(n);
+            self.skip -= k;
+            if self.skip == 0 {
+                self.finish_cut(out);
+            }
+            if k < n {
+                self.lose(out);
+            }
+            return;
+        }
+        let mut r = Reader(&self.buf);
+        let (Some(_), Some(len)) = (r.u8(), r.u24()) else {
+            self.lose(out);
+            return;
+        };
+        let remaining = len.saturating_add(4).saturating_sub(self.buf.len());
+        if n > remaining {
+            self.lose(out);
+            return;
+        }
+        self.holed = true;
+        let room = MAX_MESSAGE.saturating_add(4).saturating_sub(self.buf.len());
+        self.buf.resize(self.buf.len() + n.min(room), 0);
+        if n > room {
+            self.skip = len.saturating_sub(MAX_MESSAGE).saturating_sub(n - room);
+            if self.skip == 0 {
+                self.finish_cut(out);
+            }
+            return;
+        }
+        self.drain_whole(out);
+    }
+
+    /// Framing is gone: what was begun goes out holed, and nothing more is read.
+    fn lose(&mut self, out: &mut Vec<Message>) {
+        let buf = std::mem::take(&mut self.buf);
+        if let Some((&msg_type, rest)) = buf.split_first() {
+            out.push(Message {
+                msg_type,
+                body: rest.get(3..).unwrap_or_default().to_vec(),
+                cut: false,
+                holed: true,
+            });
+        }
+        self.skip = 0;
+        self.holed = false;
+        self.lost = true;
+    }
+
     pub fn push(&mut self, mut fragment: &[u8], out: &mut Vec<Message>) {
+        if self.lost {
+            return;
+        }
         loop {
             if self.skip > 0 {
                 let n = self.skip.min(fragment.len());
@@ -286,8 +461,13 @@ impl MessageReader {
     /// Deliver every whole message in `buf`. Returns true when an oversized message filled
     /// `buf` and its remainder is now being skipped (the caller feeds it the rest).
     fn drain_whole(&mut self, out: &mut Vec<Message>) -> bool {
+        let first = out.len();
         let consumed = self.buf.len() - take_whole(&self.buf, out).len();
         self.buf.drain(..consumed);
+        if let Some(m) = out.get_mut(first) {
+            // Only the message that began `buf` can hold the hole.
+            m.holed = std::mem::take(&mut self.holed);
+        }
         // What is left is a message begun, or one too long to keep whole.
         let mut r = Reader(&self.buf);
         let (Some(_), Some(len)) = (r.u8(), r.u24()) else {
@@ -309,6 +489,7 @@ impl MessageReader {
                 msg_type,
                 body: rest.get(3..).unwrap_or_default().to_vec(),
                 cut: true,
+                holed: std::mem::take(&mut self.holed),
             });
         }
     }
@@ -349,11 +530,13 @@ mod tests {
             vec![
                 Record {
                     content_type: 22,
-                    body: vec![0xaa, 0xbb]
+                    body: vec![0xaa, 0xbb],
+                    holes: vec![],
                 },
                 Record {
                     content_type: 23,
-                    body: vec![0xcc]
+                    body: vec![0xcc],
+                    holes: vec![],
                 }
             ]
         );
@@ -405,6 +588,7 @@ mod tests {
             msg_type: t,
             body: b.to_vec(),
             cut: false,
+            holed: false,
         };
         assert_eq!(out, vec![whole(1, &[0xaa, 0xbb]), whole(14, &[])]);
         assert!(!mr.pending());

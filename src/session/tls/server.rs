@@ -5,6 +5,7 @@ use super::client_hello::{EXT_KEY_SHARE, EXT_PRE_SHARED_KEY, EXT_SUPPORTED_VERSI
 use super::records::Reader;
 use crate::session::cert::MAX_CHAIN_CERTS;
 use crate::session::cipher::KeyExchange;
+use crate::session::dh_groups::DhGroup;
 use tls_parser::{ECParametersContent, TlsMessageHandshake};
 
 /// SHA-256("HelloRetryRequest"): the random of a ServerHello that is a HelloRetryRequest.
@@ -60,8 +61,9 @@ impl ServerHello {
 pub(super) enum KxParams {
     /// A named (EC or FFDHE) group.
     Named(u16),
-    /// Explicit finite-field DH parameters: the prime's size in bits.
-    DhPrime { bits: u32 },
+    /// Explicit finite-field DH parameters: the prime's size in bits, and its group when the
+    /// prime is a well-known one.
+    DhPrime { bits: u32, group: Option<DhGroup> },
 }
 
 /// The parameters of a ServerKeyExchange body for `kx`; PSK flavours start with an identity
@@ -83,6 +85,7 @@ pub(super) fn server_key_exchange(body: &[u8], kx: KeyExchange, psk: bool) -> Op
             let (_, p) = tls_parser::parse_dh_params(r.0).ok()?;
             Some(KxParams::DhPrime {
                 bits: bit_length(p.dh_p),
+                group: DhGroup::of_prime(p.dh_p),
             })
         }
         _ => None,
@@ -165,7 +168,10 @@ mod tests {
         dhe.extend([0, 1, 2, 0, 1, 5]);
         assert_eq!(
             server_key_exchange(&dhe, KeyExchange::Dhe, false),
-            Some(KxParams::DhPrime { bits: 1024 })
+            Some(KxParams::DhPrime {
+                bits: 1024,
+                group: None
+            })
         );
         let mut psk = vec![0, 2, b'h', b'i'];
         psk.extend(ecdhe);

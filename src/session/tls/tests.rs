@@ -2,6 +2,8 @@
 //! Test code only: the parent declares this module under #[cfg(test)].
 
 use super::*;
+use crate::session::cipher::{Group, KeyExchange, Weakness};
+use crate::session::dh_groups::DhGroup;
 
 const CA: &[u8] = include_bytes!("testdata/ca.pem");
 const SNI: &str = "mail.example.test";
@@ -74,26 +76,44 @@ fn s(v: &str) -> Option<String> {
     Some(v.to_owned())
 }
 
+/// A typed value as the record spells it.
+fn spelled<T: ToString>(v: Option<T>) -> Option<String> {
+    v.map(|v| v.to_string())
+}
+
+/// The suite of this IANA name.
+fn suite(name: &str) -> Option<CipherSuite> {
+    tls_parser::TlsCipherSuite::from_name(name).map(|s| CipherSuite(s.id.0))
+}
+
+/// The group the record names so (`x25519`, `modp2048`).
+fn group(name: &str) -> Option<Group> {
+    (0..=u16::MAX)
+        .map(Group::Named)
+        .chain(DhGroup::all().map(Group::Prime))
+        .find(|g| g.to_string() == name)
+}
+
 fn valid_leaf() -> CertificateInfo {
     CertificateInfo {
-        status: "valid".into(),
+        status: CertStatus::Valid,
         subject_cn: s(SNI),
         issuer_cn: s("mailtap Test Root CA"),
         not_after: s("2035-01-01T00:00:00Z"),
     }
 }
 
-fn tls12(suite: &str, kx: &str, group: Option<&str>, fs: bool) -> TlsInfo {
+fn tls12(suite_name: &str, kx: KeyExchange, group_name: Option<&str>, fs: bool) -> TlsInfo {
     TlsInfo {
-        version: s("TLSv1.2"),
-        cipher_suite: s(suite),
-        key_exchange: s(kx),
-        group: group.map(str::to_owned),
+        version: Some(Version::TLS12),
+        cipher_suite: suite(suite_name),
+        key_exchange: Some(kx),
+        group: group_name.and_then(group),
         forward_secret: Some(fs),
         post_quantum: Some(false),
         server_name: s(SNI),
         resumed: false,
-        established: true,
+        established: Some(true),
         alert: None,
         weaknesses: vec![],
         certificate: valid_leaf(),
@@ -125,17 +145,17 @@ const ALL: [&str; 10] = [
     TLS12_RESUMED,
 ];
 
-fn tls13(suite: &str, group: &str) -> TlsInfo {
+fn tls13(suite_name: &str, group_name: &str) -> TlsInfo {
     TlsInfo {
-        version: s("TLSv1.3"),
-        cipher_suite: s(suite),
-        key_exchange: s("ECDHE"),
-        group: s(group),
+        version: Some(Version::TLS13),
+        cipher_suite: suite(suite_name),
+        key_exchange: Some(KeyExchange::Ecdhe),
+        group: group(group_name),
         forward_secret: Some(true),
         post_quantum: Some(false),
         server_name: s(SNI),
         resumed: false,
-        established: true,
+        established: Some(true),
         alert: None,
         weaknesses: vec![],
         certificate: CertStatus::Hidden.info(),
@@ -167,6 +187,8 @@ fn tls13_resumption() {
     assert!(r.judged && r.anomalies.is_empty());
     let mut want = tls13("TLS_AES_256_GCM_SHA384", "x25519");
     want.resumed = true;
+    // A PSK accepted: the server sent no certificate at all.
+    want.certificate = CertStatus::Absent.info();
     want.ja4 = s("t13d041100_16476d049b0b_6775ac8fe30b");
     assert_eq!(r.info, want);
 }
@@ -177,7 +199,7 @@ fn tls12_ecdhe_rsa() {
     assert!(r.judged && r.anomalies.is_empty());
     let mut want = tls12(
         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-        "ECDHE",
+        KeyExchange::Ecdhe,
         Some("x25519"),
         true,
     );
@@ -189,8 +211,13 @@ fn tls12_ecdhe_rsa() {
 fn tls12_rsa_key_exchange() {
     let r = run(TLS12_RSA);
     assert!(r.judged && r.anomalies.is_empty());
-    let mut want = tls12("TLS_RSA_WITH_AES_128_CBC_SHA", "RSA", None, false);
-    want.weaknesses = vec!["non_forward_secret".into(), "cbc_sha1".into()];
+    let mut want = tls12(
+        "TLS_RSA_WITH_AES_128_CBC_SHA",
+        KeyExchange::Rsa,
+        None,
+        false,
+    );
+    want.weaknesses = vec![Weakness::NonForwardSecret, Weakness::CbcSha1];
     want.ja4 = s("t12d020500_a5878986a7c9_847bbcdea70d");
     assert_eq!(r.info, want);
 }
@@ -199,10 +226,11 @@ fn tls12_rsa_key_exchange() {
 fn tls12_dhe_rsa() {
     let r = run(TLS12_DHE_RSA);
     assert!(r.judged && r.anomalies.is_empty());
+    // OpenSSL's s_server without -dhparam uses the RFC 3526 2048-bit MODP group (group 14).
     let mut want = tls12(
         "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
-        "DHE",
-        Some("dh2048"),
+        KeyExchange::Dhe,
+        Some("modp2048"),
         true,
     );
     want.ja4 = s("t12d020500_5bb0eb0ba27c_847bbcdea70d");
@@ -215,7 +243,8 @@ fn tls12_alert_for_no_shared_suite() {
     assert!(r.judged && r.anomalies.is_empty());
     let want = TlsInfo {
         server_name: s(SNI),
-        alert: s("handshake_failure"),
+        alert: Some(Alert(40)),
+        established: Some(false),
         certificate: CertStatus::Absent.info(),
         ja4: s("t12d020500_f2d8273d9564_847bbcdea70d"),
         ..TlsInfo::default()
@@ -236,7 +265,7 @@ fn tls12_chain_over_16k_across_records() {
     assert!(r.judged && r.anomalies.is_empty());
     let mut want = tls12(
         "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-        "ECDHE",
+        KeyExchange::Ecdhe,
         Some("x25519"),
         true,
     );
@@ -251,13 +280,13 @@ fn tls12_self_signed_without_sni() {
     assert!(r.judged && r.anomalies.is_empty());
     let mut want = tls12(
         "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-        "ECDHE",
+        KeyExchange::Ecdhe,
         Some("x25519"),
         true,
     );
     want.server_name = None;
     want.certificate = CertificateInfo {
-        status: "self_signed".into(),
+        status: CertStatus::SelfSigned,
         issuer_cn: s(SNI),
         ..valid_leaf()
     };
@@ -269,7 +298,12 @@ fn tls12_self_signed_without_sni() {
 fn tls12_resumption() {
     let r = run(TLS12_RESUMED);
     assert!(r.judged && r.anomalies.is_empty());
-    let mut want = tls12("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE", None, true);
+    let mut want = tls12(
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        KeyExchange::Ecdhe,
+        None,
+        true,
+    );
     want.resumed = true;
     want.certificate = CertStatus::Absent.info();
     want.ja4 = s("t12d280700_d943125447b4_e7e480e5a997");
@@ -280,7 +314,7 @@ fn tls12_resumption() {
 fn unknown_issuer_without_the_test_anchor() {
     let mozilla_only = Arc::new(TlsContext::new(&[]).expect("roots"));
     let r = run_with(mozilla_only, &segments(TLS12_ECDHE_RSA), usize::MAX);
-    assert_eq!(r.info.certificate.status, "unknown_issuer");
+    assert_eq!(r.info.certificate.status, CertStatus::UnknownIssuer);
 }
 
 #[test]
@@ -310,19 +344,19 @@ fn cut_short_is_not_established_and_has_no_alert() {
     let segs = segments(TLS12_ECDHE_RSA);
     let r = run_with(ctx(), &segs[..2], usize::MAX);
     assert!(!r.judged);
-    assert!(!r.info.established);
+    assert!(r.info.established != Some(true));
     assert_eq!(r.info.alert, None);
-    assert_eq!(r.info.version.as_deref(), Some("TLSv1.2"));
+    assert_eq!(spelled(r.info.version), s("TLSv1.2"));
     assert_eq!(r.info.certificate, valid_leaf());
     let r = run_with(ctx(), &segments(TLS13_X25519)[..2], usize::MAX);
-    assert!(!r.judged && !r.info.established);
+    assert!(!r.judged && r.info.established != Some(true));
 }
 
 #[test]
 fn garbage_after_starttls() {
     let segs = vec![(Direction::ToServer, b"EHLO client.example\r\n".to_vec())];
     let r = run_with(ctx(), &segs, usize::MAX);
-    assert!(r.judged && !r.info.established);
+    assert!(r.judged && r.info.established != Some(true));
     assert!(r.anomalies.contains(Anomaly::TlsMalformed));
     assert_eq!(r.info.version, None);
     assert!(!TlsAnalyzer::looks_like_tls(b"EHLO client.example\r\n"));
@@ -350,11 +384,11 @@ fn unknown_cipher_suite_is_kept_as_code_point() {
         &with_server_suite(TLS12_ECDHE_RSA, 0x1a2b),
         usize::MAX,
     );
-    assert_eq!(r.info.cipher_suite.as_deref(), Some("0x1a2b"));
+    assert_eq!(spelled(r.info.cipher_suite), s("0x1a2b"));
     assert_eq!(r.info.key_exchange, None);
     assert_eq!(r.info.forward_secret, None);
-    assert_eq!(r.info.version.as_deref(), Some("TLSv1.2"));
-    assert!(r.info.established);
+    assert_eq!(spelled(r.info.version), s("TLSv1.2"));
+    assert_eq!(r.info.established, Some(true));
 }
 
 #[test]
@@ -365,10 +399,10 @@ fn weak_suite_from_the_wire() {
         usize::MAX,
     );
     assert_eq!(
-        r.info.cipher_suite.as_deref(),
-        Some("TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA")
+        spelled(r.info.cipher_suite),
+        s("TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA")
     );
-    assert_eq!(r.info.weaknesses, ["3des", "cbc_sha1"]);
+    assert_eq!(r.info.weaknesses, [Weakness::TripleDes, Weakness::CbcSha1]);
 }
 
 fn client_hello_record() -> Vec<u8> {
@@ -389,7 +423,7 @@ fn server_hello_first() {
     let r = run_with(ctx(), &server_only, usize::MAX);
     assert!(r.anomalies.contains(Anomaly::ServerHelloFirst));
     assert_eq!(
-        r.info.cipher_suite.as_deref(),
+        spelled(r.info.cipher_suite).as_deref(),
         Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
     );
 }
@@ -400,7 +434,7 @@ fn client_hello_both_ways() {
     let segs = vec![(Direction::ToServer, ch.clone()), (Direction::ToClient, ch)];
     let r = run_with(ctx(), &segs, usize::MAX);
     assert!(r.anomalies.contains(Anomaly::ClientHelloBothWays));
-    assert!(!r.info.established);
+    assert!(r.info.established != Some(true));
 }
 
 #[test]
@@ -457,7 +491,7 @@ fn sslv2_compatible_client_hello() {
     ];
     let r = run_with(ctx(), &segs, usize::MAX);
     assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
-    assert_eq!(r.info.alert.as_deref(), Some("protocol_version"));
+    assert_eq!(spelled(r.info.alert), s("protocol_version"));
     assert!(r
         .info
         .ja4
@@ -465,21 +499,117 @@ fn sslv2_compatible_client_hello() {
         .is_some_and(|j| j.starts_with("t10i020000_")));
 }
 
-#[test]
-fn gap_judges_on_what_was_seen() {
-    let segs = segments(TLS12_ECDHE_RSA);
+/// Feeds segments whose bytes past `keep` are lost (a gap of exactly their length, as the
+/// snap length leaves them), then EOF both ways.
+fn run_cut(segs: &[(Direction, Vec<u8>)], keep: impl Fn(usize, usize) -> usize) -> Run {
     let mut tls = TlsAnalyzer::new(ctx());
     let mut anomalies = Anomalies::default();
-    for (dir, bytes) in &segs[..2] {
-        tls.on_data(*dir, bytes, capture_time(), &mut anomalies);
+    let mut judged = false;
+    for (i, (dir, bytes)) in segs.iter().enumerate() {
+        let k = keep(i, bytes.len()).min(bytes.len());
+        let seen = tls.on_data(*dir, &bytes[..k], capture_time(), &mut anomalies);
+        let lost = bytes.len() - k;
+        let after = if lost > 0 {
+            tls.on_gap(*dir, lost as u64, capture_time(), &mut anomalies)
+        } else {
+            seen
+        };
+        if seen == TlsProgress::Judged || after == TlsProgress::Judged {
+            judged = true;
+            break;
+        }
     }
-    assert_eq!(
-        tls.on_gap(Direction::ToServer, 100, &mut anomalies),
-        TlsProgress::Judged
-    );
+    tls.on_eof(Direction::ToServer, &mut anomalies);
+    tls.on_eof(Direction::ToClient, &mut anomalies);
+    Run {
+        info: tls.info(),
+        anomalies,
+        judged,
+    }
+}
+
+#[test]
+fn a_gap_inside_the_certificate_leaves_it_partial_and_the_handshake_established() {
+    let segs = segments(TLS12_ECDHE_RSA);
+    let whole = run(TLS12_ECDHE_RSA);
+    // The server's flight: ServerHello, then the Certificate; lose 200 bytes of it (and put
+    // them back as a gap of that length, as a lost segment does).
+    let mut tls = TlsAnalyzer::new(ctx());
+    let mut anomalies = Anomalies::default();
+    for (i, (dir, bytes)) in segs.iter().enumerate() {
+        if i == 1 {
+            tls.on_data(*dir, &bytes[..300], capture_time(), &mut anomalies);
+            tls.on_gap(*dir, 200, capture_time(), &mut anomalies);
+            tls.on_data(*dir, &bytes[500..], capture_time(), &mut anomalies);
+        } else {
+            tls.on_data(*dir, bytes, capture_time(), &mut anomalies);
+        }
+    }
     let info = tls.info();
-    assert!(!info.established);
-    assert_eq!(info.certificate.status, "valid");
+    assert_eq!(info.established, Some(true));
+    assert_eq!(info.certificate.status, CertStatus::Partial);
+    assert_eq!(info.version, whole.info.version);
+    assert_eq!(info.cipher_suite, whole.info.cipher_suite);
+    assert_eq!(info.group, whole.info.group);
+    assert!(anomalies.contains(Anomaly::TlsHandshakeGap));
+    assert!(!anomalies.contains(Anomaly::TlsMalformed));
+}
+
+#[test]
+fn a_lost_server_flight_leaves_its_fields_null_and_the_encrypted_records_decide() {
+    // TLS 1.3: the ClientHello, then the server's whole first flight lost; the client's
+    // encrypted Finished and the server's encrypted records follow.
+    let r = run_cut(&segments(TLS13_X25519), |i, n| if i == 1 { 0 } else { n });
+    assert_eq!(r.info.established, Some(true));
+    assert_eq!(r.info.version, None);
+    assert_eq!(r.info.cipher_suite, None);
+    assert_eq!(r.info.certificate.status, CertStatus::Partial);
+    assert_eq!(r.info.server_name, s(SNI), "the ClientHello was seen");
+    assert!(r.anomalies.contains(Anomaly::TlsHandshakeGap));
+}
+
+#[test]
+fn cut_segments_never_turn_an_established_handshake_into_a_failed_one() {
+    for capture in ALL {
+        let whole = run(capture);
+        for keep in [0, 5, 30, 60, 134, 400] {
+            let r = run_cut(&segments(capture), |_, n| keep.min(n));
+            let what = format!("{} kept of each segment", keep);
+            match whole.info.established {
+                Some(true) => assert_ne!(r.info.established, Some(false), "{what}"),
+                _ => assert_ne!(r.info.established, Some(true), "{what}"),
+            }
+            assert!(
+                !r.anomalies.contains(Anomaly::TlsMalformed),
+                "{what}: {:?} {}",
+                r.anomalies,
+                &capture[..40]
+            );
+            // What was seen is right, what was not is null.
+            for (got, want) in [
+                (spelled(r.info.version), spelled(whole.info.version)),
+                (
+                    spelled(r.info.cipher_suite),
+                    spelled(whole.info.cipher_suite),
+                ),
+                (spelled(r.info.group), spelled(whole.info.group)),
+            ] {
+                assert!(
+                    got.is_none() || got == want,
+                    "{what}: {got:?} against {want:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_gap_after_which_the_client_says_nothing_encrypted_failed() {
+    // The server's flight lost, then the client's stream ends without an encrypted record.
+    let segs = segments(TLS12_ECDHE_RSA);
+    let r = run_cut(&segs[..2], |i, n| if i == 1 { 10 } else { n });
+    assert_eq!(r.info.established, Some(false));
+    assert!(!r.judged);
 }
 
 #[test]
@@ -498,16 +628,6 @@ fn looks_like_tls() {
     assert!(!TlsAnalyzer::looks_like_tls(&[23, 3, 3, 0, 5]));
     assert!(!TlsAnalyzer::looks_like_tls(b"220 mx ESMTP\r\n"));
     assert!(!TlsAnalyzer::looks_like_tls(b"* OK IMAP4rev1\r\n"));
-}
-
-#[test]
-fn alert_names() {
-    assert_eq!(alert_name(40), "handshake_failure");
-    assert_eq!(alert_name(70), "protocol_version");
-    assert_eq!(alert_name(48), "unknown_ca");
-    assert_eq!(alert_name(0), "close_notify");
-    assert_eq!(alert_name(120), "no_application_protocol");
-    assert_eq!(alert_name(0xfe), "0xfe");
 }
 
 #[test]
@@ -543,24 +663,24 @@ fn after_tls13_server_hello(key_share_group: Option<u16>, pre_shared_key: bool) 
 #[test]
 fn tls13_key_exchange_from_extensions() {
     let psk_only = after_tls13_server_hello(None, true);
-    assert_eq!(psk_only.key_exchange.as_deref(), Some("PSK"));
+    assert_eq!(spelled(psk_only.key_exchange), s("PSK"));
     assert_eq!(psk_only.forward_secret, Some(false));
-    assert_eq!(psk_only.weaknesses, ["non_forward_secret"]);
+    assert_eq!(psk_only.weaknesses, [Weakness::NonForwardSecret]);
     assert_eq!(psk_only.group, None);
 
     let hybrid = after_tls13_server_hello(Some(0x11ec), false);
-    assert_eq!(hybrid.key_exchange.as_deref(), Some("ECDHE"));
-    assert_eq!(hybrid.group.as_deref(), Some("X25519MLKEM768"));
+    assert_eq!(spelled(hybrid.key_exchange), s("ECDHE"));
+    assert_eq!(spelled(hybrid.group), s("X25519MLKEM768"));
     assert_eq!(hybrid.post_quantum, Some(true));
     assert_eq!(hybrid.forward_secret, Some(true));
 
     let kyber = after_tls13_server_hello(Some(0x6399), true);
-    assert_eq!(kyber.group.as_deref(), Some("X25519Kyber768Draft00"));
+    assert_eq!(spelled(kyber.group), s("X25519Kyber768Draft00"));
     assert_eq!(kyber.post_quantum, Some(true));
 
     let ffdhe = after_tls13_server_hello(Some(256), false);
-    assert_eq!(ffdhe.key_exchange.as_deref(), Some("DHE"));
-    assert_eq!(ffdhe.group.as_deref(), Some("ffdhe2048"));
+    assert_eq!(spelled(ffdhe.key_exchange), s("DHE"));
+    assert_eq!(spelled(ffdhe.group), s("ffdhe2048"));
     assert_eq!(ffdhe.post_quantum, Some(false));
 }
 

@@ -1,0 +1,169 @@
+//! Every real fixture, impaired the way span ports and taps impair captures
+//! (`fixtures/gen/impair.py batch`): its frames permuted within windows of 2 to 8 (both
+//! directions, three seeds each), every frame duplicated, every frame cut to 96 and to 200
+//! bytes. Permuted and duplicated copies must give exactly the records of the original;
+//! a cut copy must never turn an encrypted session into `plaintext` or `tls_failed`.
+//!
+//! The hand-made `evasion-*` cases are left out of the permutations: they send two different
+//! payloads for the same sequence numbers, and which copy is "first" (the one kept, as
+//! Suricata's default policy does) is decided by capture order, by design.
+
+mod common;
+
+use mailtap::config::{Limits, PortMap};
+use mailtap::engine::{Engine, EngineConfig, Finished, Sink};
+use mailtap::session::cert::TlsContext;
+use mailtap::source::file::Input;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+#[derive(Default)]
+struct Records(Vec<Value>);
+
+impl Sink for Records {
+    fn finished(&mut self, f: Finished) {
+        if let Some(r) = f.record {
+            self.0
+                .push(serde_json::to_value(&r).expect("record serializes"));
+        }
+    }
+}
+
+/// The trust anchors a case's `args` names (`--trust-anchor fixtures/...`).
+fn anchors(dir: &Path) -> Vec<Vec<u8>> {
+    let args = common::case_args(dir);
+    args.windows(2)
+        .filter(|w| w[0] == "--trust-anchor")
+        .map(|w| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(&w[1]);
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        })
+        .collect()
+}
+
+/// The session records of one capture, sorted by their JSON text (order-free).
+fn replay(path: &Path, tls: &Arc<TlsContext>) -> Vec<Value> {
+    let cfg = EngineConfig {
+        ports: PortMap::default(),
+        limits: Limits::default(),
+        tls: Arc::clone(tls),
+        workers: 0,
+    };
+    let mut engine = Engine::for_files(cfg, Records::default());
+    let read = engine.read_input(&Input::Path(path.to_path_buf()), &mut |_| {});
+    assert!(read.result.is_ok(), "{}: {:?}", path.display(), read.result);
+    let (records, _) = engine.finish();
+    let mut out = records.0;
+    out.sort_by_key(|r| r.to_string());
+    out
+}
+
+struct Variant {
+    case: String,
+    name: String,
+    kind: String,
+    path: PathBuf,
+}
+
+/// Writes every batch variant of every fixture into a scratch folder.
+fn variants(out: &Path) -> Vec<Variant> {
+    let script = common::fixtures().join("gen/impair.py");
+    let status = Command::new("python3")
+        .arg(&script)
+        .arg("batch")
+        .arg(out)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "{} batch failed", script.display());
+    let text = std::fs::read_to_string(out.join("manifest.json")).expect("manifest written");
+    let manifest: Vec<Value> = serde_json::from_str(&text).expect("manifest is JSON");
+    manifest
+        .iter()
+        .map(|m| Variant {
+            case: m["case"].as_str().expect("case").to_string(),
+            name: m["variant"].as_str().expect("variant").to_string(),
+            kind: m["kind"].as_str().expect("kind").to_string(),
+            path: out.join(m["path"].as_str().expect("path")),
+        })
+        .collect()
+}
+
+fn encrypted(record: &Value) -> bool {
+    matches!(
+        record["encryption"].as_str(),
+        Some("starttls" | "implicit_tls")
+    )
+}
+
+/// A session's identity across copies of a capture: its two endpoints.
+fn endpoints(record: &Value) -> (String, String) {
+    (record["client"].to_string(), record["server"].to_string())
+}
+
+#[test]
+fn impaired_copies_keep_the_verdicts() {
+    let out = common::scratch("impaired");
+    let all = variants(&out);
+    let cases: BTreeSet<&str> = all.iter().map(|v| v.case.as_str()).collect();
+    assert!(cases.len() >= 90, "{} cases", cases.len());
+
+    let mut originals: BTreeMap<&str, (Arc<TlsContext>, Vec<Value>)> = BTreeMap::new();
+    for case in &cases {
+        let dir = common::case(case);
+        let tls = Arc::new(TlsContext::new(&anchors(&dir)).expect("trust anchors load"));
+        let capture = common::capture_of(&dir).expect("case has a capture");
+        let records = replay(&capture, &tls);
+        originals.insert(case, (tls, records));
+    }
+
+    let mut failures = Vec::new();
+    let mut checked: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in &all {
+        let (tls, want) = &originals[v.case.as_str()];
+        let reorder_exempt = v.kind == "reorder" && v.case.starts_with("evasion-");
+        if reorder_exempt {
+            continue;
+        }
+        let got = replay(&v.path, tls);
+        *checked.entry(v.kind.as_str()).or_default() += 1;
+        match v.kind.as_str() {
+            "reorder" | "dup" => {
+                if &got != want {
+                    failures.push(format!(
+                        "{} {}: records differ\n got: {got:#?}\n want: {want:#?}",
+                        v.case, v.name
+                    ));
+                }
+            }
+            "snap" => {
+                let cut: BTreeMap<_, _> = got.iter().map(|r| (endpoints(r), r)).collect();
+                for w in want.iter().filter(|r| encrypted(r)) {
+                    let verdict = cut.get(&endpoints(w)).map(|r| &r["encryption"]);
+                    if matches!(
+                        verdict.and_then(Value::as_str),
+                        None | Some("plaintext" | "tls_failed")
+                    ) {
+                        failures.push(format!(
+                            "{} {}: {} {} was {}, cut it is {verdict:?}",
+                            v.case, v.name, w["client"], w["server"], w["encryption"]
+                        ));
+                    }
+                }
+            }
+            other => panic!("unknown kind {other}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Every kind ran over every case (the evasion cases apart for permutations).
+    assert_eq!(checked.get("dup"), Some(&cases.len()));
+    assert_eq!(checked.get("snap"), Some(&(2 * cases.len())));
+    let evasion = cases.iter().filter(|c| c.starts_with("evasion-")).count();
+    assert_eq!(
+        checked.get("reorder"),
+        Some(&(21 * (cases.len() - evasion)))
+    );
+}
