@@ -3,6 +3,7 @@
 //! Headers are checked once here; nothing downstream indexes raw packet bytes again. A packet
 //! of another connection is rejected from its headers alone, without allocating.
 
+pub mod defrag;
 mod ip;
 mod link;
 mod tcp;
@@ -41,7 +42,7 @@ pub enum Skip {
     NotIp,
     /// IP, but not TCP (UDP, ICMP, ...).
     NotTcp,
-    /// An IP fragment; mailtap does not reassemble IP (mail servers do not fragment TCP).
+    /// An IP fragment. The stateless [`decode`] cannot reassemble it; [`defrag`] can.
     Fragment,
     /// A header that contradicts itself (bad lengths, bad version, bad data offset).
     Malformed,
@@ -90,6 +91,9 @@ pub const MAX_FRAME: usize = 256 * 1024;
 pub fn decode<'a>(packet: &Packet<'a>, ports: &PortMap) -> Result<Segment<'a>, Skip> {
     let frame = packet.data.get(..MAX_FRAME).unwrap_or(packet.data);
     let ip_packet = link::strip(packet.link, frame)?;
-    let ip = ip::parse(ip_packet)?;
-    tcp::parse(ip, ports)
+    match ip::parse(ip_packet)? {
+        ip::Ip::Whole(ip) if ip.protocol == etherparse::IpNumber::TCP.0 => tcp::parse(ip, ports),
+        ip::Ip::Whole(_) => Err(Skip::NotTcp),
+        ip::Ip::Fragment(_) => Err(Skip::Fragment),
+    }
 }
