@@ -6,10 +6,17 @@
 //! BPF's `vlan` shifts every later offset by the tag, so the plain and the tagged form are
 //! alternatives. A second tag (QinQ) would need `vlan and vlan`; a span port seldom forwards
 //! those, and `--filter` can say so when one does.
+//!
+//! Mirror encapsulations pass too, whatever they carry (the filter cannot look inside them):
+//! GRE (which carries ERSPAN), VXLAN on UDP 4789, and IP-in-IP.
 
 use crate::config::PortMap;
 
-/// `(tcp port 25 or tcp port 110 …) or (vlan and (tcp port 25 or …))`; without the `vlan`
+/// The tunnels decoding opens: GRE (and ERSPAN in it), VXLAN, IPv4 and IPv6 in IPv4 or IPv6.
+pub const TUNNELS: &str = "ip proto 47 or ip6 proto 47 or udp port 4789 or ip proto 4 \
+                           or ip proto 41 or ip6 proto 4 or ip6 proto 41";
+
+/// `(tcp port 25 or tcp port 110 … or ip proto 47 …) or (vlan and (…))`; without the `vlan`
 /// part when `vlan` is false (link types without tags, e.g. Linux cooked capture on `any`,
 /// where libpcap refuses the keyword).
 pub fn port_filter(ports: &PortMap, vlan: bool) -> String {
@@ -18,6 +25,7 @@ pub fn port_filter(ports: &PortMap, vlan: bool) -> String {
         .map(|(port, _)| format!("tcp port {port}"))
         .collect::<Vec<_>>()
         .join(" or ");
+    let list = format!("{list} or {TUNNELS}");
     if vlan {
         format!("({list}) or (vlan and ({list}))")
     } else {
@@ -31,7 +39,9 @@ mod tests {
     use crate::config::PortMapping;
 
     const DEFAULT_PORTS: &str = "tcp port 25 or tcp port 110 or tcp port 143 or tcp port 465 \
-                                 or tcp port 587 or tcp port 993 or tcp port 995";
+                                 or tcp port 587 or tcp port 993 or tcp port 995 or ip proto 47 \
+                                 or ip6 proto 47 or udp port 4789 or ip proto 4 or ip proto 41 \
+                                 or ip6 proto 4 or ip6 proto 41";
 
     #[test]
     fn default_ports_plain_and_tagged() {
@@ -53,6 +63,9 @@ mod tests {
     fn extra_ports_are_captured_in_order() {
         let extra: PortMapping = "2525=smtp".parse().expect("valid mapping");
         let f = port_filter(&PortMap::new(&[extra]), false);
-        assert!(f.ends_with("tcp port 995 or tcp port 2525)"), "{f}");
+        assert!(
+            f.contains("tcp port 995 or tcp port 2525 or ip proto 47"),
+            "{f}"
+        );
     }
 }
