@@ -12,10 +12,14 @@
 #   mailtap-N         mailtap replay --workers $(nproc): N workers taking turns reading, N cores
 #   tshark            the same facts with tshark: mail ports, SMTP commands, TLS version/suites
 #   ndpiReader        nDPI's reader (protocol detection, flow and risk analysis)
+#   *-vxlan           bare-read and mailtap on the same corpus with every frame wrapped in
+#                     VXLAN (examples/vxlan-wrap.rs), as cloud traffic mirroring delivers it
 # Columns: wall seconds, packets/s, Gbit/s (captured frame bytes), peak RSS (from
 # /usr/bin/time -v), CPU seconds (user + sys), and time relative to bare-read.
 # The file is read once before measuring, so every row reads it from the page cache.
 #
+# A change on the packet path states its effect on the mailtap rows of a plain corpus (run
+# before and after the change, side by side).
 # Environment: RUNS (default 3; 1 with --smoke), PROFILE (release; debug with --smoke, which
 # reuses what `cargo test --all-targets` built), CARGO_TARGET_DIR, KEEP=1 keeps scratch files.
 # Missing tools are installed with apt-get (tcpdump, tshark, libndpi-bin, time).
@@ -62,8 +66,9 @@ fi
 target="${CARGO_TARGET_DIR:-$ROOT/target}"
 cargo_profile=()
 [[ $PROFILE == release ]] && cargo_profile=(--release)
-echo "== cargo build ($PROFILE): mailtap, bare-read, make-corpus" >&2
-cargo build -q "${cargo_profile[@]}" --bin mailtap --example bare-read --example make-corpus >&2
+echo "== cargo build ($PROFILE): mailtap, bare-read, make-corpus, vxlan-wrap" >&2
+cargo build -q "${cargo_profile[@]}" --bin mailtap --example bare-read --example make-corpus \
+    --example vxlan-wrap >&2
 bin="$target/$PROFILE"
 mailtap="$bin/mailtap"
 bare="$bin/examples/bare-read"
@@ -81,7 +86,12 @@ if [[ $smoke == 1 ]]; then
 fi
 [[ -r $corpus ]] || { echo "compare.sh: cannot read $corpus" >&2; exit 1; }
 
-cat "$corpus" >/dev/null  # into the page cache
+vxlan="$scratch/corpus-vxlan.pcap"
+"$bin/examples/vxlan-wrap" "$corpus" "$vxlan" 2>"$scratch/vxlan-wrap.log" || {
+    cat "$scratch/vxlan-wrap.log" >&2
+    exit 1
+}
+cat "$corpus" "$vxlan" >/dev/null  # into the page cache
 read -r packets bytes _ _ < <("$bare" "$corpus")
 workers=$(nproc)
 
@@ -123,6 +133,9 @@ run "mailtap-$workers" "$mailtap" replay --quiet --workers "$workers" "$corpus"
 run tshark tshark -r "$corpus" -Y "$mail_filter" -T fields -e tcp.stream -e smtp.req.command \
     -e tls.handshake.version -e tls.handshake.ciphersuite
 run ndpiReader ndpiReader -i "$corpus" -q
+run bare-read-vxlan "$bare" "$vxlan"
+run mailtap-1-vxlan "$mailtap" replay --quiet --workers 1 "$vxlan"
+run "mailtap-$workers-vxlan" "$mailtap" replay --quiet --workers "$workers" "$vxlan"
 
 # mailtap must have found the sessions the corpus holds.
 # The report's first table: protocol, sessions, ...; it ends at the first blank line.
@@ -133,6 +146,13 @@ if [[ $sessions -eq 0 ]]; then
     cat "$scratch/mailtap-1.out" >&2
     exit 1
 fi
+# ... and the same sessions through the tunnel.
+sessions_vxlan=$(awk '/^protocol/ { t = 1; next } t && NF == 0 { exit } t { n += $2 } END { print n + 0 }' \
+    "$scratch/mailtap-1-vxlan.out")
+if [[ $sessions_vxlan -ne $sessions ]]; then
+    echo "compare.sh: $sessions sessions plain, $sessions_vxlan in VXLAN" >&2
+    exit 1
+fi
 
 # --- table -----------------------------------------------------------------------------------
 size=$(stat -c %s "$corpus")
@@ -140,9 +160,9 @@ echo
 echo "corpus: $corpus ($size bytes, $packets packets, $bytes frame bytes; mailtap: $sessions sessions)"
 echo "machine: $(nproc) cores, $(uname -m); profile $PROFILE; best of $RUNS run(s); file in page cache"
 [[ $smoke == 1 ]] && echo "SMOKE RUN: a tiny corpus; the numbers say nothing about throughput"
-printf '\n| %-12s | %9s | %12s | %8s | %12s | %8s | %8s |\n' \
+printf '\n| %-16s | %9s | %12s | %8s | %12s | %8s | %8s |\n' \
     tool seconds packets/s Gbit/s "peak RSS MiB" "CPU s" "× bare"
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' -------------- ----------- -------------- ---------- \
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' ------------------ ----------- -------------- ---------- \
     -------------- ---------- ----------
 bare_s=${secs[bare-read]}
 for row in "${rows[@]}"; do
@@ -150,7 +170,7 @@ for row in "${rows[@]}"; do
     awk -v n="$name" -v s="$s" -v rss="$rss" -v cpu="$cpu" -v p="$packets" -v b="$bytes" \
         -v bare="$bare_s" 'BEGIN {
             if (s <= 0) s = 1e-6
-            printf "| %-12s | %9.3f | %12.0f | %8.3f | %12.1f | %8s | %8.2f |\n",
+            printf "| %-16s | %9.3f | %12.0f | %8.3f | %12.1f | %8s | %8.2f |\n",
                 n, s, p / s, b * 8 / s / 1e9, rss / 1024, cpu, s / bare
         }'
 done

@@ -1,6 +1,7 @@
 //! What the sensor watches and how much it may hold: ports → protocols, caps and timeouts.
 //! Validated once, when the command line is read; everything downstream trusts it.
 
+use crate::decode::defrag::DefragLimits;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -171,7 +172,8 @@ impl fmt::Debug for PortMap {
     }
 }
 
-/// Bounds on what the flow table may hold, and how long idle flows live (in packet time).
+/// Bounds on what the flow table may hold, and how long idle flows live (in packet time); and
+/// the defragmenter's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Flows tracked at once; the least recently active is evicted beyond this.
@@ -188,6 +190,9 @@ pub struct Limits {
     pub embryonic_timeout: Duration,
     /// After FIN both ways or RST, late packets (retransmissions) are absorbed this long.
     pub closed_linger: Duration,
+    /// IP reassembly: for the whole sensor, whatever the workers (one defragmenter serves
+    /// them all).
+    pub defrag: DefragLimits,
 }
 
 impl Limits {
@@ -213,6 +218,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(300),
             embryonic_timeout: Duration::from_secs(30),
             closed_linger: Duration::from_secs(5),
+            defrag: DefragLimits::default(),
         }
     }
 }

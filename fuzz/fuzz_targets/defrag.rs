@@ -56,15 +56,9 @@ fuzz_target!(|input: &[u8]| {
         assert!(datagrams <= LIMITS.max_datagrams);
         assert!(held <= LIMITS.max_bytes, "{held} bytes held");
     }
-    let fates: u64 = [
-        DefragEvent::Reassembled,
-        DefragEvent::Timeout,
-        DefragEvent::OverCap,
-        DefragEvent::Invalid,
-    ]
-    .iter()
-    .map(|e| counts[e.index()])
-    .sum();
+    d.finish(&mut counts);
+    assert_eq!(d.in_flight(), (0, 0));
+    let fates: u64 = DefragEvent::FATES.iter().map(|e| counts[e.index()]).sum();
     assert!(fates <= fragments);
     assert!(counts[DefragEvent::Overlap.index()] <= fragments);
 });

@@ -8,6 +8,7 @@
 pub mod context;
 pub mod dialogue;
 pub mod first_copies;
+pub mod frames;
 pub mod links;
 pub mod reader;
 pub mod script;

@@ -1,8 +1,10 @@
 //! What `replay` and `capture` share: the options of both, and the outputs they open.
 
+use super::size;
 use clap::builder::TypedValueParser as _;
 use mailtap::anonymize::Anonymizer;
 use mailtap::config::{Limits, PortMapping};
+use mailtap::decode::defrag::DefragLimits;
 use mailtap::session::tls::TlsContext;
 use mailtap::signals::Signals;
 use mailtap::sink::append::{AppendFile, Opened};
@@ -135,6 +137,35 @@ pub(crate) struct Common {
         default_value = "5m"
     )]
     pub(crate) flow_timeout: humantime::Duration,
+    /// IP datagrams in reassembly at once (fragments of more are dropped, counted as
+    /// `over_cap`). Suricata's `defrag.trackers` default.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MAILTAP_DEFRAG_MAX_DATAGRAMS",
+        default_value = "65535",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub(crate) defrag_max_datagrams: u32,
+    /// Bytes held for IP datagrams in reassembly, e.g. 32MiB. Suricata's `defrag.memcap`
+    /// default.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        env = "MAILTAP_DEFRAG_MAX_BYTES",
+        default_value = "32MiB",
+        value_parser = size::bytes(64 * 1024, u32::MAX)
+    )]
+    pub(crate) defrag_max_bytes: u32,
+    /// A fragmented IP datagram not complete this long (packet time) after its first
+    /// fragment is dropped, counted as `timeout`. Suricata's `defrag.timeout` default.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "MAILTAP_DEFRAG_TIMEOUT",
+        default_value = "60s"
+    )]
+    pub(crate) defrag_timeout: humantime::Duration,
     /// Pseudonymize client addresses in the session log with this key (keyed, prefix
     /// preserving; see `mailtap::anonymize`).
     #[arg(
@@ -167,6 +198,11 @@ impl Common {
         Limits {
             max_flows: usize::try_from(self.max_flows).unwrap_or(usize::MAX),
             idle_timeout: *self.flow_timeout,
+            defrag: DefragLimits {
+                max_datagrams: self.defrag_max_datagrams as usize,
+                max_bytes: self.defrag_max_bytes as usize,
+                timeout: *self.defrag_timeout,
+            },
             ..Limits::default()
         }
         .per_worker(workers)

@@ -10,7 +10,12 @@
 //!   take the bytes held past [`DefragLimits::max_bytes`], or one cut into more than
 //!   [`MAX_PIECES`] disjoint pieces;
 //! - `invalid`: fragments that contradict each other (two ends, bytes past the end, a middle
-//!   fragment whose length is not a multiple of 8, a datagram longer than 64 KiB).
+//!   fragment whose length is not a multiple of 8, a datagram longer than 64 KiB);
+//! - `end_of_capture`: still incomplete when the input ended ([`Defrag::finish`]).
+//!
+//! Packet time moves with the fragments: a datagram times out when a fragment more than the
+//! timeout after its first one arrives, or is counted at the end of the capture. Either way
+//! what is held stays under the caps.
 //!
 //! etherparse has a defragmentation buffer, but it keeps the last copy of overlapping bytes,
 //! has no byte cap, and cannot tell an overlap apart; this module is the policy around a plain
@@ -62,18 +67,30 @@ pub enum DefragEvent {
     Timeout,
     OverCap,
     Invalid,
+    /// Still missing fragments when the input ended.
+    EndOfCapture,
     /// A fragment that covered bytes another fragment had already brought (first copy kept).
     Overlap,
 }
 
 impl DefragEvent {
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
     pub const ALL: [DefragEvent; Self::COUNT] = [
         DefragEvent::Reassembled,
         DefragEvent::Timeout,
         DefragEvent::OverCap,
         DefragEvent::Invalid,
+        DefragEvent::EndOfCapture,
         DefragEvent::Overlap,
+    ];
+
+    /// What can become of a datagram (every event but `overlap`, which is by fragment).
+    pub const FATES: [DefragEvent; 5] = [
+        DefragEvent::Reassembled,
+        DefragEvent::Timeout,
+        DefragEvent::OverCap,
+        DefragEvent::Invalid,
+        DefragEvent::EndOfCapture,
     ];
 
     pub const fn label(self) -> &'static str {
@@ -82,6 +99,7 @@ impl DefragEvent {
             DefragEvent::Timeout => "timeout",
             DefragEvent::OverCap => "over_cap",
             DefragEvent::Invalid => "invalid",
+            DefragEvent::EndOfCapture => "end_of_capture",
             DefragEvent::Overlap => "overlap",
         }
     }
@@ -126,6 +144,8 @@ pub struct Datagram {
     pub bytes: Vec<u8>,
     /// The payload's length on the wire.
     pub wire_len: u32,
+    /// Fragments of it overlapped (the first copy was kept): an anomaly of the connection.
+    pub overlapped: bool,
 }
 
 struct Pending {
@@ -138,6 +158,7 @@ struct Pending {
     hole: Option<u32>,
     /// Which entry of the expiry queue is this datagram's.
     generation: u64,
+    overlapped: bool,
 }
 
 /// Datagrams in reassembly. One per engine, shared by the workers that decode (fragments of a
@@ -201,6 +222,7 @@ impl Defrag {
                     end: None,
                     hole: None,
                     generation: self.generation,
+                    overlapped: false,
                 },
             );
         }
@@ -252,6 +274,7 @@ impl Defrag {
         }
         if overlapped {
             count(counts, DefragEvent::Overlap);
+            p.overlapped = true;
         }
         if captured_end < end {
             p.hole = Some(p.hole.map_or(captured_end, |h| h.min(captured_end)));
@@ -280,7 +303,17 @@ impl Defrag {
             key: f.key,
             bytes,
             wire_len,
+            overlapped: p.overlapped,
         })
+    }
+
+    /// The input has ended: every datagram still incomplete is dropped, counted as
+    /// `end_of_capture`.
+    pub fn finish(&mut self, counts: &mut DefragCounts) {
+        counts[DefragEvent::EndOfCapture.index()] += self.pending.len() as u64;
+        self.pending.clear();
+        self.expiry.clear();
+        self.bytes = 0;
     }
 
     /// Give up on datagrams whose first fragment is older than the timeout.
@@ -383,7 +416,8 @@ mod tests {
             let out = out.expect("complete");
             assert_eq!(out.bytes, payload);
             assert_eq!(out.wire_len, 40);
-            assert_eq!(c, [1, 0, 0, 0, 0]);
+            assert_eq!(c, [1, 0, 0, 0, 0, 0]);
+            assert!(!out.overlapped);
             assert_eq!(d.in_flight(), (0, 0));
         }
     }
@@ -406,6 +440,7 @@ mod tests {
         assert_eq!(out.bytes, want);
         assert_eq!(c[DefragEvent::Overlap.index()], 1);
         assert_eq!(c[DefragEvent::Reassembled.index()], 1);
+        assert!(out.overlapped);
     }
 
     #[test]
@@ -500,6 +535,17 @@ mod tests {
         let out = d.add(t(1), &frag(1, 16, false, b"tail"), &mut c).unwrap();
         assert_eq!(out.bytes, [7; 10]);
         assert_eq!(out.wire_len, 20);
+    }
+
+    #[test]
+    fn what_is_incomplete_at_the_end_is_counted_and_freed() {
+        let mut d = Defrag::new(DefragLimits::default());
+        let mut c = DefragCounts::default();
+        d.add(t(1), &frag(1, 0, true, &[0; 8]), &mut c);
+        d.add(t(1), &frag(2, 8, false, &[0; 8]), &mut c);
+        d.finish(&mut c);
+        assert_eq!(d.in_flight(), (0, 0));
+        assert_eq!(c[DefragEvent::EndOfCapture.index()], 2);
     }
 
     #[test]

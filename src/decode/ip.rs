@@ -1,7 +1,7 @@
 //! IPv4 (with options) and IPv6 (with extension headers) → the transport bytes inside, or
 //! the fragment they are part of.
 
-use super::defrag::{Fragment, FragmentKey};
+use super::defrag::{Datagram, Fragment, FragmentKey};
 use super::Skip;
 use etherparse::{
     err, ip_number, IpAuthHeaderSlice, Ipv4HeaderSlice, Ipv6FragmentHeaderSlice, Ipv6HeaderSlice,
@@ -132,6 +132,36 @@ fn ipv6(packet: &[u8]) -> Result<Ip<'_>, Skip> {
     Err(Skip::Malformed)
 }
 
+/// A reassembled datagram's transport part. An IPv6 datagram's fragmentable part may start
+/// with extension headers (destination options, routing: RFC 8200 §4.5); they are walked as
+/// in a whole packet. A second Fragment header inside it is malformed.
+pub fn reassembled(d: &Datagram) -> Result<IpPayload<'_>, Skip> {
+    let (src, dst) = (d.key.src, d.key.dst);
+    let mut next = etherparse::IpNumber(d.key.protocol);
+    let mut at = 0usize;
+    let wire = usize::try_from(d.wire_len).map_err(|_| Skip::Malformed)?;
+    for _ in 0..MAX_EXTENSION_HEADERS {
+        let rest = d.bytes.get(at..).unwrap_or_default();
+        let ipv6 = src.is_ipv6();
+        let len = match next {
+            ip_number::IPV6_HOP_BY_HOP | ip_number::IPV6_ROUTE | ip_number::IPV6_DEST_OPTIONS
+                if ipv6 =>
+            {
+                let e = Ipv6RawExtHeaderSlice::from_slice(rest).map_err(|_| Skip::Truncated)?;
+                next = e.next_header();
+                e.slice().len()
+            }
+            ip_number::IPV6_FRAG if ipv6 => return Err(Skip::Malformed),
+            _ => {
+                let wire_len = wire.checked_sub(at).ok_or(Skip::Malformed)?;
+                return transport(src, dst, next.0, rest, wire_len);
+            }
+        };
+        at += len;
+    }
+    Err(Skip::Malformed)
+}
+
 fn fragment(p: IpPayload<'_>, id: u32, offset: u16, more: bool) -> Fragment<'_> {
     Fragment {
         key: FragmentKey {
@@ -183,6 +213,31 @@ mod tests {
             .write(&mut out, payload)
             .unwrap();
         out
+    }
+
+    #[test]
+    fn a_reassembled_ipv6_datagram_walks_its_destination_options() {
+        let mut bytes = vec![6, 0, 1, 4, 0, 0, 0, 0]; // dest options: next TCP, PadN
+        bytes.extend(b"tcp bytes");
+        let d = Datagram {
+            key: FragmentKey {
+                src: "2001:db8::1".parse().unwrap(),
+                dst: "2001:db8::2".parse().unwrap(),
+                id: 7,
+                protocol: 60,
+            },
+            wire_len: bytes.len() as u32,
+            bytes,
+            overlapped: false,
+        };
+        let ip = reassembled(&d).unwrap();
+        assert_eq!(
+            (ip.protocol, ip.bytes, ip.wire_len),
+            (6, &b"tcp bytes"[..], 9)
+        );
+        let mut inner = d.clone();
+        inner.bytes[0] = 44; // a Fragment header inside the reassembled part
+        assert_eq!(reassembled(&inner), Err(Skip::Malformed));
     }
 
     #[test]

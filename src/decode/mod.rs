@@ -6,13 +6,16 @@
 pub mod defrag;
 mod ip;
 mod link;
+mod reassembled;
 mod tcp;
 mod tunnel;
 
 use crate::config::{PortMap, Protocol};
-use crate::source::{Linktype, Packet};
+use crate::source::{Linktype, Packet, Timestamp};
+use defrag::{Datagram, Fragment};
 use std::net::SocketAddr;
 
+pub use reassembled::{Decoded, Reassemble, Reassembled};
 pub use tcp::TcpFlags;
 
 /// One TCP segment of a connection on a mail port.
@@ -31,6 +34,8 @@ pub struct Segment<'a> {
     pub payload_len: u32,
     /// The mail protocol of whichever port matched (destination port first).
     pub protocol: Protocol,
+    /// It came in IP fragments that overlapped (the first copy of each byte was kept).
+    pub fragment_overlap: bool,
 }
 
 /// Why a packet is not a mail segment. A closed set: it is the `result` label of
@@ -43,7 +48,8 @@ pub enum Skip {
     NotIp,
     /// IP, but not TCP (UDP, ICMP, ...).
     NotTcp,
-    /// An IP fragment. The stateless [`decode`] cannot reassemble it; [`defrag`] can.
+    /// An IP fragment: held for reassembly ([`decode_reassembling`]; what became of its
+    /// datagram is counted apart), or given up by the stateless [`decode`].
     Fragment,
     /// A header that contradicts itself (bad lengths, bad version, bad data offset).
     Malformed,
@@ -104,21 +110,79 @@ pub const MAX_FRAME: usize = 256 * 1024;
 pub const MAX_ENCAPSULATIONS: usize = 3;
 
 /// Decode one captured frame: link layer, IP, the tunnels inside it, TCP, then the port check.
+/// Stateless: a fragment is [`Skip::Fragment`].
 pub fn decode<'a>(packet: &Packet<'a>, ports: &PortMap) -> Result<Segment<'a>, Skip> {
+    match decode_reassembling(packet, ports, &mut reassembled::NoReassembly)? {
+        Decoded::Frame(seg) => Ok(seg),
+        Decoded::Reassembled(_) => Err(Skip::Fragment),
+    }
+}
+
+/// [`decode`], with IP fragments (of the frame, or of a packet inside a tunnel) handed to `r`:
+/// the frame that completes a datagram decodes to the segment inside it.
+pub fn decode_reassembling<'a>(
+    packet: &Packet<'a>,
+    ports: &PortMap,
+    r: &mut dyn Reassemble,
+) -> Result<Decoded<'a>, Skip> {
     let frame = packet.data.get(..MAX_FRAME).unwrap_or(packet.data);
-    let mut ip_packet = link::strip(packet.link, frame)?;
-    for _ in 0..=MAX_ENCAPSULATIONS {
+    let ip_packet = link::strip(packet.link, frame)?;
+    match walk(ip_packet, 0, packet.ts, ports, r)? {
+        Walked::Segment(seg) => Ok(Decoded::Frame(seg)),
+        Walked::Datagram(d, depth) => {
+            reassembled::datagram(d, depth, packet.ts, ports, r).map(Decoded::Reassembled)
+        }
+    }
+}
+
+/// Where a walk down the layers of a packet ended.
+enum Walked<'b> {
+    Segment(Segment<'b>),
+    /// A fragment completed this datagram, at this tunnel depth.
+    Datagram(Datagram, usize),
+}
+
+/// IP packet `ip_packet`, at tunnel depth `from`, down to TCP.
+fn walk<'b>(
+    mut ip_packet: &'b [u8],
+    from: usize,
+    ts: Timestamp,
+    ports: &PortMap,
+    r: &mut dyn Reassemble,
+) -> Result<Walked<'b>, Skip> {
+    for depth in from..=MAX_ENCAPSULATIONS {
         let ip = match ip::parse(ip_packet)? {
             ip::Ip::Whole(ip) => ip,
-            ip::Ip::Fragment(_) => return Err(Skip::Fragment),
+            ip::Ip::Fragment(f) if !worth_holding(&f) => return Err(Skip::NotTcp),
+            ip::Ip::Fragment(f) => {
+                let d = r.fragment(ts, &f).ok_or(Skip::Fragment)?;
+                return Ok(Walked::Datagram(d, depth));
+            }
         };
-        ip_packet = match tunnel::carried(&ip)? {
-            tunnel::Carried::Tcp => return tcp::parse(ip, ports),
-            tunnel::Carried::Ip(inner) => inner,
-            tunnel::Carried::Ethernet(inner) => link::strip(Linktype::ETHERNET, inner)?,
-        };
+        match open(&ip)? {
+            None => return tcp::parse(ip, ports).map(Walked::Segment),
+            Some(inner) => ip_packet = inner,
+        }
     }
     Err(Skip::EncapsulationTooDeep)
+}
+
+/// The IP packet inside a tunnel, or `None` for TCP.
+fn open<'b>(ip: &ip::IpPayload<'b>) -> Result<Option<&'b [u8]>, Skip> {
+    match tunnel::carried(ip)? {
+        tunnel::Carried::Tcp => Ok(None),
+        tunnel::Carried::Ip(inner) => Ok(Some(inner)),
+        tunnel::Carried::Ethernet(inner) => link::strip(Linktype::ETHERNET, inner).map(Some),
+    }
+}
+
+/// Fragments that may hold a mail connection: TCP, a tunnel, or (IPv6) an extension header
+/// before them. Others (ICMP, ESP, ...) are not TCP, and never held.
+fn worth_holding(f: &Fragment<'_>) -> bool {
+    const IPV6_ROUTE: u8 = 43;
+    const IPV6_DEST_OPTIONS: u8 = 60;
+    let p = f.key.protocol;
+    tunnel::may_carry_tcp(p) || (f.key.src.is_ipv6() && matches!(p, IPV6_ROUTE | IPV6_DEST_OPTIONS))
 }
 
 #[cfg(test)]
@@ -168,6 +232,155 @@ mod tests {
         assert_eq!(seg.src, "10.0.0.1:40000".parse().unwrap());
         assert_eq!(seg.dst, "10.0.0.2:25".parse().unwrap());
         assert!(seg.flags.syn());
+    }
+
+    struct Held(defrag::Defrag, defrag::DefragCounts);
+
+    impl Reassemble for Held {
+        fn fragment(&mut self, ts: Timestamp, f: &Fragment<'_>) -> Option<Datagram> {
+            self.0.add(ts, f, &mut self.1)
+        }
+    }
+
+    fn held() -> Held {
+        Held(defrag::Defrag::new(Default::default()), Default::default())
+    }
+
+    /// `packet` (IPv4, 20-byte header) cut into IPv4 fragments of `size` payload bytes.
+    fn fragments(packet: &[u8], size: usize) -> Vec<Vec<u8>> {
+        let (header, payload) = packet.split_at(20);
+        let pieces: Vec<&[u8]> = payload.chunks(size).collect();
+        pieces
+            .iter()
+            .enumerate()
+            .map(|(i, piece)| {
+                let mut f = header.to_vec();
+                let total = (20 + piece.len()) as u16;
+                f[2..4].copy_from_slice(&total.to_be_bytes());
+                f[4..6].copy_from_slice(&0x4242u16.to_be_bytes());
+                let more = if i + 1 < pieces.len() { 0x2000 } else { 0 };
+                let offset = ((i * size) / 8) as u16 | more;
+                f[6..8].copy_from_slice(&offset.to_be_bytes());
+                f.extend_from_slice(piece);
+                f
+            })
+            .collect()
+    }
+
+    fn smtp_data(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 25, 1, 1000)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn fragments_in_any_order_decode_to_the_segment() {
+        let payload: Vec<u8> = (0..100u8).collect();
+        let parts = fragments(&smtp_data(&payload), 32);
+        assert_eq!(parts.len(), 4);
+        for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]] {
+            let mut r = held();
+            let mut out = Vec::new();
+            for i in order {
+                out.push(decode_reassembling(
+                    &raw(&parts[i]),
+                    &PortMap::default(),
+                    &mut r,
+                ));
+            }
+            let last = out.pop().unwrap().unwrap();
+            assert!(out.iter().all(|d| d == &Err(Skip::Fragment)));
+            let seg = last.segment();
+            assert_eq!(seg.payload, &payload[..]);
+            assert_eq!(seg.payload_len, 100);
+            assert_eq!(seg.dst, "10.0.0.2:25".parse().unwrap());
+            assert!(!seg.fragment_overlap);
+            // The stateless decoder gives every one of them up.
+            assert_eq!(
+                decode(&raw(&parts[order[0]]), &PortMap::default()),
+                Err(Skip::Fragment)
+            );
+        }
+    }
+
+    #[test]
+    fn a_fragmented_tunnel_with_fragments_inside_it() {
+        let payload = [7u8; 200];
+        let inner = fragments(&smtp_data(&payload), 64);
+        let mut r = held();
+        let mut done = None;
+        // Each inner fragment in IP-in-IP, itself cut in two.
+        for f in &inner {
+            for outer in fragments(&ipip(f), 48) {
+                match decode_reassembling(&raw(&outer), &PortMap::default(), &mut r) {
+                    Ok(Decoded::Reassembled(d)) => {
+                        assert!(done.is_none());
+                        done = Some(d);
+                    }
+                    other => assert_eq!(other, Err(Skip::Fragment)),
+                }
+            }
+        }
+        let done = done.expect("the last fragment completes the segment");
+        let seg = done.segment();
+        assert_eq!(seg.payload, &payload[..]);
+        // Three outer datagrams (the fourth, 48 bytes, fits one fragment: it is whole), and
+        // the inner one.
+        assert_eq!(r.1[defrag::DefragEvent::Reassembled.index()], 3 + 1);
+    }
+
+    #[test]
+    fn overlapping_fragments_mark_the_segment() {
+        let parts = fragments(&smtp_data(&[1u8; 64]), 32);
+        let mut r = held();
+        let pm = PortMap::default();
+        assert!(decode_reassembling(&raw(&parts[0]), &pm, &mut r).is_err());
+        assert!(decode_reassembling(&raw(&parts[0]), &pm, &mut r).is_err());
+        let mut rest = None;
+        for p in &parts[1..] {
+            rest = decode_reassembling(&raw(p), &pm, &mut r).ok();
+        }
+        assert!(rest.expect("complete").segment().fragment_overlap);
+    }
+
+    #[test]
+    fn fragments_that_cannot_hold_tcp_are_not_held() {
+        let mut icmp = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .icmpv4_echo_request(1, 1)
+            .write(&mut icmp, &[0; 64])
+            .unwrap();
+        let mut r = held();
+        for f in fragments(&icmp, 32) {
+            let got = decode_reassembling(&raw(&f), &PortMap::default(), &mut r);
+            assert_eq!(got, Err(Skip::NotTcp));
+        }
+        assert_eq!(r.0.in_flight(), (0, 0));
+    }
+
+    #[test]
+    fn nesting_through_reassembly_is_bounded() {
+        let mut p = smtp_syn();
+        for _ in 0..MAX_ENCAPSULATIONS {
+            p = ipip(&p);
+        }
+        // The outermost packet fragmented: reassembly resumes at depth 0, within the bound.
+        let mut r = held();
+        let frames = fragments(&p, 16);
+        let got: Vec<_> = frames
+            .iter()
+            .map(|f| decode_reassembling(&raw(f), &PortMap::default(), &mut r))
+            .collect();
+        assert!(got.last().unwrap().is_ok());
+        let deeper = fragments(&ipip(&p), 16);
+        let got: Vec<_> = deeper
+            .iter()
+            .map(|f| decode_reassembling(&raw(f), &PortMap::default(), &mut r))
+            .collect();
+        assert_eq!(got.last().unwrap(), &Err(Skip::EncapsulationTooDeep));
     }
 
     #[test]

@@ -105,6 +105,7 @@ pub fn parse<'a>(ip: IpPayload<'a>, ports: &PortMap) -> Result<Segment<'a>, Skip
         payload: ip.bytes.get(header_len..).unwrap_or_default(),
         payload_len,
         protocol,
+        fragment_overlap: false,
     })
 }
 

@@ -43,6 +43,12 @@ pub fn carried<'a>(ip: &IpPayload<'a>) -> Result<Carried<'a>, Skip> {
     }
 }
 
+/// Whether a packet of this protocol can hold a mail connection, directly or in a tunnel:
+/// the fragments of others (ICMP, ESP, ...) are not worth holding for reassembly.
+pub fn may_carry_tcp(protocol: u8) -> bool {
+    matches!(protocol, TCP | UDP | GRE | IPV4_IN_IP | IPV6_IN_IP)
+}
+
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     let pair = b.get(at..at.checked_add(2)?)?;
     Some(u16::from_be_bytes([*pair.first()?, *pair.get(1)?]))

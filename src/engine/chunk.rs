@@ -28,6 +28,9 @@ pub(super) struct Chunk {
     /// Packet time reached by the reader when the chunk was sent: workers expire idle flows up
     /// to it even when none of the chunk's packets is theirs.
     pub(super) now: Timestamp,
+    /// Its place among the chunks of the replay (set when it is sealed): the order in which
+    /// workers hand their fragments to the shared defragmenter.
+    pub(super) number: usize,
 }
 
 impl Chunk {
@@ -43,6 +46,7 @@ impl Chunk {
             // packets holds more (up to 4,000 or so); the list grows to it once and keeps it.
             frames: Vec::with_capacity(CHUNK_FRAMES + BATCH),
             now: Timestamp::ZERO,
+            number: 0,
         }
     }
 

@@ -27,7 +27,8 @@ pub use decoder::{packet_result_label, Decoder, PACKET_RESULTS};
 pub use worker::Worker;
 
 use crate::config::{Limits, PortMap};
-use crate::decode::Segment;
+use crate::decode::defrag::DefragCounts;
+use crate::decode::{Decoded, Segment};
 use crate::flow::table::{CloseReason, FlowInfo};
 use crate::record::SessionRecord;
 use crate::session::tls::TlsContext;
@@ -51,6 +52,8 @@ pub struct Health {
     /// The most flows one worker held at once (summed over workers).
     pub peak_flows: usize,
     pub active_flows: usize,
+    /// What became of IP fragments, by [`DefragEvent::index`](crate::decode::defrag::DefragEvent::index).
+    pub datagrams: DefragCounts,
 }
 
 impl Health {
@@ -59,6 +62,9 @@ impl Health {
             *a += b;
         }
         for (a, b) in self.closed.iter_mut().zip(other.closed) {
+            *a += b;
+        }
+        for (a, b) in self.datagrams.iter_mut().zip(other.datagrams) {
             *a += b;
         }
         self.gaps += other.gaps;
@@ -133,7 +139,7 @@ pub struct Engine<S: Sink> {
 
 enum Mode<S: Sink> {
     Inline(Box<Inline<S>>),
-    Threads(Parallel<S>),
+    Threads(Box<Parallel<S>>),
     Ring(Ring<S>),
 }
 
@@ -142,7 +148,7 @@ impl<S: Sink> Engine<S> {
         let mode = if cfg.workers == 0 {
             Mode::Inline(Box::new(Inline::new(cfg, sink)))
         } else {
-            Mode::Threads(Parallel::new(cfg, sink))
+            Mode::Threads(Box::new(Parallel::new(cfg, sink)))
         };
         Engine { mode }
     }
@@ -340,7 +346,7 @@ struct Inline<S> {
 impl<S: Sink> Inline<S> {
     fn new(cfg: EngineConfig, sink: S) -> Self {
         Inline {
-            decoder: Decoder::new(cfg.ports.clone()),
+            decoder: Decoder::new(cfg.ports.clone(), cfg.limits.defrag.clone()),
             lane: Lane::new(&cfg),
             sink,
         }
@@ -359,10 +365,12 @@ impl<S: Sink> Inline<S> {
         self.step(p.ts, seg.as_ref());
     }
 
-    fn step(&mut self, ts: Timestamp, seg: Option<&Segment<'_>>) {
+    fn step(&mut self, ts: Timestamp, seg: Option<&Decoded<'_>>) {
         let sink = &mut self.sink;
         match seg {
-            Some(seg) => self.lane.segment(ts, seg, &mut |f| sink.finished(f)),
+            Some(seg) => self
+                .lane
+                .segment(ts, &seg.segment(), &mut |f| sink.finished(f)),
             // Time moves on for the flows even when the traffic is not mail.
             None => self.lane.tick(ts, &mut |f| sink.finished(f)),
         }
@@ -376,10 +384,12 @@ impl<S: Sink> Inline<S> {
     fn health(&self) -> Health {
         let mut h = self.lane.health();
         h.packets = self.decoder.counts();
+        h.datagrams = self.decoder.defrag_counts();
         h
     }
 
     fn finish(mut self) -> (S, Health) {
+        self.decoder.finish();
         let sink = &mut self.sink;
         self.lane.finish(&mut |f| sink.finished(f));
         let health = self.health();
@@ -415,6 +425,7 @@ mod tests {
             payload: &[],
             payload_len: 0,
             protocol: crate::config::Protocol::Smtp,
+            fragment_overlap: false,
         };
         let mut lanes = std::collections::BTreeSet::new();
         for port in 40000..40064u16 {

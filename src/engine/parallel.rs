@@ -12,7 +12,7 @@
 use super::slot::Slot;
 use super::threads::{self, named};
 use super::{lane_of, Decoder, EngineConfig, Finished, Health, Lane, Sink};
-use crate::decode::Segment;
+use crate::decode::{Decoded, Segment};
 use crate::source::{Packet, Timestamp};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -145,7 +145,7 @@ impl<S: Sink> Parallel<S> {
             .collect();
         let sink = threads::sink(sink, done_rx);
         Parallel {
-            decoder: Decoder::new(cfg.ports),
+            decoder: Decoder::new(cfg.ports, cfg.limits.defrag.clone()),
             lanes,
             sink,
             last_ts: Timestamp::ZERO,
@@ -166,12 +166,13 @@ impl<S: Sink> Parallel<S> {
         self.dispatch(p.ts, seg.as_ref());
     }
 
-    fn dispatch(&mut self, ts: Timestamp, seg: Option<&Segment<'_>>) {
+    fn dispatch(&mut self, ts: Timestamp, decoded: Option<&Decoded<'_>>) {
         self.last_ts = self.last_ts.max(ts);
-        if let Some(seg) = seg {
-            let i = lane_of(seg, self.lanes.len());
+        if let Some(decoded) = decoded {
+            let seg = decoded.segment();
+            let i = lane_of(&seg, self.lanes.len());
             if let Some(lane) = self.lanes.get_mut(i) {
-                lane.current.push(ts, seg);
+                lane.current.push(ts, &seg);
                 if lane.current.is_full() {
                     lane.send(self.last_ts);
                 }
@@ -193,6 +194,7 @@ impl<S: Sink> Parallel<S> {
     pub(super) fn health(&self) -> Health {
         let mut h = Health {
             packets: self.decoder.counts(),
+            datagrams: self.decoder.defrag_counts(),
             ..Health::default()
         };
         for lane in &self.lanes {
@@ -209,8 +211,10 @@ impl<S: Sink> Parallel<S> {
             drop(lane.tx);
             workers.push((lane.thread, lane.health));
         }
+        self.decoder.finish();
         let health = Health {
             packets: self.decoder.counts(),
+            datagrams: self.decoder.defrag_counts(),
             ..Health::default()
         };
         threads::join(workers, health, self.sink)

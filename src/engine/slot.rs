@@ -12,6 +12,9 @@ pub(super) struct Slot {
     /// Its payload is `start..start + len` of the buffer.
     start: usize,
     len: usize,
+    /// The buffer is the side one, of payloads reassembled from IP fragments (the ring's
+    /// parts: their frames' bytes are in the chunk, but a reassembled payload is in no frame).
+    side: bool,
 }
 
 impl Slot {
@@ -25,7 +28,21 @@ impl Slot {
             },
             start,
             len: seg.payload.len(),
+            side: false,
         }
+    }
+
+    /// `seg` at packet time `ts`, its payload at `start` of the side buffer.
+    pub(super) fn in_side(ts: Timestamp, seg: &Segment<'_>, start: usize) -> Self {
+        Slot {
+            side: true,
+            ..Slot::new(ts, seg, start)
+        }
+    }
+
+    /// Whether the payload is in the side buffer.
+    pub(super) fn is_side(&self) -> bool {
+        self.side
     }
 
     /// Where the payload is in the buffer: start and length.

@@ -253,6 +253,7 @@ mod tests {
                 payload,
                 payload_len: payload.len() as u32,
                 protocol: Protocol::Smtp,
+                fragment_overlap: false,
             };
             let ts = Timestamp::from_nanos(1_000_000 * i as u64);
             table.process(ts, &seg, |_| Heard::default(), &mut |c| closed.push(c));

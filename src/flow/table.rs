@@ -921,6 +921,9 @@ impl<H: FlowHandler> FlowTable<H> {
         let Some(flow) = self.slots.get_mut(slot_index(i)).and_then(Option::as_mut) else {
             return;
         };
+        if seg.fragment_overlap && !flow.info.bypassed {
+            flow.handler.on_anomaly(Anomaly::FragmentOverlap);
+        }
         let before = flow.phase;
         flow.on_segment(ts, seg, &mut self.budget, &mut self.stats);
         let after = flow.phase;
@@ -1411,6 +1414,7 @@ mod tests {
             payload,
             payload_len: payload.len() as u32,
             protocol: Protocol::Smtp,
+            fragment_overlap: false,
         }
     }
 

@@ -11,6 +11,9 @@ pub enum Anomaly {
     // --- transport (flow table, reassembly) ---
     /// Retransmitted bytes differ from the first copy (RFC 9293 §3.10.7.4); the first copy won.
     ConflictingOverlap,
+    /// IP fragments of a segment overlapped (RFC 5722 forbids it for IPv6, RFC 1858 warns of
+    /// it for IPv4); the first copy of each byte was kept.
+    FragmentOverlap,
     /// The connection was picked up after its handshake; the start of the dialogue is unknown.
     MidstreamPickup,
     /// Only one direction of the connection was on the wire.
@@ -72,6 +75,7 @@ impl Anomaly {
     pub fn label(self) -> &'static str {
         match self {
             Anomaly::ConflictingOverlap => "conflicting_overlap",
+            Anomaly::FragmentOverlap => "fragment_overlap",
             Anomaly::MidstreamPickup => "midstream_pickup",
             Anomaly::OneSided => "one_sided",
             Anomaly::OutOfWindow => "out_of_window",
@@ -153,6 +157,7 @@ mod tests {
     fn label_matches_serialized_name() {
         for a in [
             Anomaly::ConflictingOverlap,
+            Anomaly::FragmentOverlap,
             Anomaly::CleartextOnImplicitTlsPort,
         ] {
             let json = serde_json::to_string(&a).unwrap();

@@ -5,6 +5,7 @@
 //! as 0, so rates and ratios exist before the first event.
 
 use crate::config::Protocol;
+use crate::decode::defrag::DefragEvent;
 use crate::engine::{packet_result_label, Health, PACKET_RESULTS};
 use crate::flow::table::CloseReason;
 use crate::protection::{judge, Attack, Verdict};
@@ -53,6 +54,8 @@ pub struct Metrics {
     anomalies: IntCounterVec,
     parse_errors: IntCounterVec,
     packets: IntCounterVec,
+    ip_datagrams: IntCounterVec,
+    fragment_overlaps: IntCounter,
     flows_active: IntGauge,
     flows_evicted: IntCounterVec,
     gaps: IntCounter,
@@ -176,6 +179,25 @@ impl Metrics {
                 "Packets seen, by what became of them.",
                 &["result"],
             )?,
+            ip_datagrams: counter(
+                &r,
+                "ip_datagrams_total",
+                "IP datagrams that came in fragments, by what became of them: reassembled, or \
+                 given up (timeout, over_cap, invalid, end_of_capture).",
+                &["result"],
+            )?,
+            fragment_overlaps: {
+                let c = IntCounter::with_opts(
+                    Opts::new(
+                        "ip_fragment_overlaps_total",
+                        "IP fragments that overlapped bytes an earlier fragment of their datagram \
+                         brought (the first copy is kept).",
+                    )
+                    .namespace(NS),
+                )?;
+                r.register(Box::new(c.clone()))?;
+                c
+            },
             flows_evicted: counter(
                 &r,
                 "flows_evicted_total",
@@ -256,6 +278,9 @@ impl Metrics {
         }
         for i in 0..PACKET_RESULTS {
             self.packets.with_label_values(&[packet_result_label(i)]);
+        }
+        for e in DefragEvent::FATES {
+            self.ip_datagrams.with_label_values(&[e.label()]);
         }
         for reason in CloseReason::ALL.iter().filter(|r| r.is_eviction()) {
             self.flows_evicted.with_label_values(&[reason.label()]);
@@ -372,6 +397,15 @@ impl Metrics {
                 .with_label_values(&[reason.label()])
                 .inc_by(h.closed[i].saturating_sub(published.closed[i]));
         }
+        for e in DefragEvent::FATES {
+            let i = e.index();
+            self.ip_datagrams
+                .with_label_values(&[e.label()])
+                .inc_by(h.datagrams[i].saturating_sub(published.datagrams[i]));
+        }
+        let overlap = DefragEvent::Overlap.index();
+        self.fragment_overlaps
+            .inc_by(h.datagrams[overlap].saturating_sub(published.datagrams[overlap]));
         self.gaps.inc_by(h.gaps.saturating_sub(published.gaps));
         self.flows_active
             .set(i64::try_from(h.active_flows).unwrap_or(i64::MAX));
@@ -425,6 +459,17 @@ mod tests {
         );
         assert_eq!(
             line(&text, r#"mailtap_flows_evicted_total{reason="table_full"}"#),
+            Some(" 0")
+        );
+        assert_eq!(
+            line(
+                &text,
+                r#"mailtap_ip_datagrams_total{result="end_of_capture"}"#
+            ),
+            Some(" 0")
+        );
+        assert_eq!(
+            line(&text, "mailtap_ip_fragment_overlaps_total"),
             Some(" 0")
         );
         assert!(text.contains("mailtap_build_info{revision=\""));

@@ -21,6 +21,7 @@ pub use shared::SharedReport;
 pub use timeline::{Bucket, Timeline, TimelineCounter};
 
 use crate::config::Protocol;
+use crate::decode::defrag::DefragEvent;
 use crate::engine::{packet_result_label, Health, PACKET_RESULTS};
 use crate::flow::table::{CloseReason, FlowInfo};
 use crate::record::{Encryption, SessionRecord};
@@ -109,6 +110,11 @@ pub struct HealthReport {
     /// The closes the sensor forced (timeouts, a full table): a subset of `flows_closed`.
     pub flows_evicted: BTreeMap<&'static str, u64>,
     pub flows_peak: usize,
+    /// IP datagrams that came in fragments, by what became of them (`reassembled`, or given
+    /// up: `timeout`, `over_cap`, `invalid`, `end_of_capture`).
+    pub ip_datagrams: BTreeMap<&'static str, u64>,
+    /// Fragments that overlapped bytes an earlier fragment brought (the first copy is kept).
+    pub ip_fragment_overlaps: u64,
     /// Packets a live capture lost before mailtap saw them, by where (0 in a replay).
     pub capture_dropped: BTreeMap<&'static str, u64>,
     /// The process's peak resident memory (Linux `VmHWM`), when the platform tells.
@@ -129,8 +135,9 @@ pub struct HealthReport {
 pub struct LowerBound {
     /// `unread_files` (files not read to their end), `capture_dropped` (packets),
     /// `reassembly_gaps` (gaps), `cut_frames` (frames cut short of their headers or by the
-    /// snap length), `flows_evicted` (flows dropped from a full table), `servers_evicted`
-    /// (servers dropped from a full inventory).
+    /// snap length), `ip_datagrams_given_up` (fragmented datagrams never reassembled),
+    /// `flows_evicted` (flows dropped from a full table), `servers_evicted` (servers dropped
+    /// from a full inventory).
     pub reason: &'static str,
     pub count: u64,
 }
@@ -138,6 +145,10 @@ pub struct LowerBound {
 /// Packet results that mean a frame was captured short (the `result` label of
 /// `packets_total`).
 pub const CUT_FRAME_RESULTS: [&str; 2] = ["truncated", "cut_by_snaplen"];
+
+/// What became of fragmented datagrams whose bytes were lost (the `result` label of
+/// `ip_datagrams_total` but `reassembled`).
+const DATAGRAMS_GIVEN_UP: [&str; 4] = ["timeout", "over_cap", "invalid", "end_of_capture"];
 
 impl ProtocolReport {
     fn new(protocol: Protocol) -> Self {
@@ -250,6 +261,11 @@ impl Report {
             .map(|r| (r.label(), h.closed[r.index()]))
             .collect();
         self.health.flows_peak = h.peak_flows;
+        self.health.ip_datagrams = DefragEvent::FATES
+            .iter()
+            .map(|e| (e.label(), h.datagrams[e.index()]))
+            .collect();
+        self.health.ip_fragment_overlaps = h.datagrams[DefragEvent::Overlap.index()];
         self.health.peak_rss_bytes = peak_rss_bytes();
     }
 
@@ -307,6 +323,10 @@ fn lower_bounds(v: &ReportView) -> Vec<LowerBound> {
         ("capture_dropped", h.capture_dropped.values().sum()),
         ("reassembly_gaps", h.reassembly_gaps),
         ("cut_frames", sum(&h.packets, &CUT_FRAME_RESULTS)),
+        (
+            "ip_datagrams_given_up",
+            sum(&h.ip_datagrams, &DATAGRAMS_GIVEN_UP),
+        ),
         (
             "flows_evicted",
             sum(&h.flows_evicted, &[CloseReason::TableFull.label()]),

@@ -8,7 +8,8 @@
 //! those, and `--filter` can say so when one does.
 //!
 //! Mirror encapsulations pass too, whatever they carry (the filter cannot look inside them):
-//! GRE (which carries ERSPAN), VXLAN on UDP 4789, and IP-in-IP.
+//! GRE (which carries ERSPAN), VXLAN on UDP 4789, and IP-in-IP. So do IP fragments: only the
+//! first fragment of a datagram holds the ports, and BPF's `tcp port` matches no other.
 
 use crate::config::PortMap;
 
@@ -16,7 +17,11 @@ use crate::config::PortMap;
 pub const TUNNELS: &str = "ip proto 47 or ip6 proto 47 or udp port 4789 or ip proto 4 \
                            or ip proto 41 or ip6 proto 4 or ip6 proto 41";
 
-/// `(tcp port 25 or tcp port 110 … or ip proto 47 …) or (vlan and (…))`; without the `vlan`
+/// IP fragments, whatever they carry: IPv4 with More Fragments set or a fragment offset, and
+/// IPv6 whose first extension header is a Fragment header.
+pub const FRAGMENTS: &str = "(ip[6:2] & 0x3fff != 0) or ip6 proto 44";
+
+/// `(tcp port 25 or tcp port 110 … or ip proto 47 … or (ip[6:2] …)) or (vlan and (…))`; without the `vlan`
 /// part when `vlan` is false (link types without tags, e.g. Linux cooked capture on `any`,
 /// where libpcap refuses the keyword).
 pub fn port_filter(ports: &PortMap, vlan: bool) -> String {
@@ -25,7 +30,7 @@ pub fn port_filter(ports: &PortMap, vlan: bool) -> String {
         .map(|(port, _)| format!("tcp port {port}"))
         .collect::<Vec<_>>()
         .join(" or ");
-    let list = format!("{list} or {TUNNELS}");
+    let list = format!("{list} or {TUNNELS} or {FRAGMENTS}");
     if vlan {
         format!("({list}) or (vlan and ({list}))")
     } else {
@@ -41,7 +46,8 @@ mod tests {
     const DEFAULT_PORTS: &str = "tcp port 25 or tcp port 110 or tcp port 143 or tcp port 465 \
                                  or tcp port 587 or tcp port 993 or tcp port 995 or ip proto 47 \
                                  or ip6 proto 47 or udp port 4789 or ip proto 4 or ip proto 41 \
-                                 or ip6 proto 4 or ip6 proto 41";
+                                 or ip6 proto 4 or ip6 proto 41 \
+                                 or (ip[6:2] & 0x3fff != 0) or ip6 proto 44";
 
     #[test]
     fn default_ports_plain_and_tagged() {

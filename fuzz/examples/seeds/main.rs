@@ -3,7 +3,8 @@
 //! format, so fuzzing starts from real mail and TLS traffic rather than from nothing.
 //!
 //! - `pcap_reader`, `pipeline`: the capture files themselves;
-//! - `decode`: each frame behind its link-type selector;
+//! - `decode`: each frame behind its link-type selector; `tunnel`: those frames in one run
+//!   (`mailtap_fuzz::frames`);
 //! - `reassembly`: each connection's segments and acknowledgments (`segments.rs`);
 //! - `smtp`, `imap`, `pop3`, `session`, `tls`: each connection's reassembled streams as a
 //!   stream script (`streams.rs`); `tls` from the first ClientHello on;
@@ -85,6 +86,12 @@ fn seed_capture(path: &Path, name: &str, out: &mut Corpus) -> Result<(), String>
     })
     .map_err(|e| e.to_string())?;
 
+    let run = mailtap_fuzz::frames::encode(
+        frames
+            .iter()
+            .filter_map(|f| Some((*f.first()?, f.get(1..)?))),
+    );
+    out.write("tunnel", name, &run)?;
     for frame in frames {
         out.write("decode", name, &frame)?;
     }

@@ -26,6 +26,7 @@
 //! bounds memory and queueing; in steady state nothing is allocated per packet. Each chunk
 //! carries packet time, so idle flows expire on every worker alike.
 
+mod fragments;
 mod worker;
 
 use super::chunk::Chunk;
@@ -37,6 +38,7 @@ use crate::source::file::{CaptureFile, Input, SourceError};
 use crate::source::split::{Framing, SplitPcap};
 use crate::source::{Packet, TimeSpan, Timestamp};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use fragments::Fragments;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -57,6 +59,9 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 struct Part {
     chunk: Arc<Chunk>,
     slots: Vec<Slot>,
+    /// Payloads reassembled from IP fragments, which are in no frame of the chunk (empty,
+    /// and unallocated, without fragments).
+    side: Vec<u8>,
 }
 
 /// Where the reading is: packet time and how many chunks there have been.
@@ -81,6 +86,7 @@ impl Cursor {
             self.last_flush = self.last_ts;
         }
         chunk.now = self.last_ts;
+        chunk.number = self.chunks;
         self.chunks += 1;
     }
 }
@@ -147,6 +153,8 @@ struct Shared {
     allocated: AtomicUsize,
     limit: usize,
     progress: Progress,
+    /// The one defragmenter, fed in chunk order.
+    fragments: Fragments,
 }
 
 impl Shared {
@@ -231,6 +239,7 @@ impl<S: Sink> Ring<S> {
             allocated: AtomicUsize::new(0),
             limit: chunks,
             progress: Progress::default(),
+            fragments: Fragments::new(cfg.limits.defrag.clone()),
         });
         // parts[i][j]: from worker i to worker j. A channel holds at most one part per chunk.
         let mut to: Vec<Vec<Sender<Part>>> = (0..n).map(|_| Vec::new()).collect();
@@ -250,7 +259,7 @@ impl<S: Sink> Ring<S> {
             .map(|(index, ((to, from), turns))| {
                 let health = Arc::new(Mutex::new(Health::default()));
                 let worker = Worker {
-                    decoder: Decoder::new(cfg.ports.clone()),
+                    decoder: Decoder::new(cfg.ports.clone(), cfg.limits.defrag.clone()),
                     lane: Lane::new(&cfg),
                     shared: Arc::clone(&shared),
                     turns,
@@ -433,7 +442,10 @@ impl<S: Sink> Ring<S> {
     }
 
     pub(super) fn health(&self) -> Health {
-        let mut h = Health::default();
+        let mut h = Health {
+            datagrams: self.shared.fragments.counts(),
+            ..Health::default()
+        };
         for w in &self.workers {
             h.merge(&w.health.lock().unwrap_or_else(PoisonError::into_inner));
         }
@@ -447,8 +459,16 @@ impl<S: Sink> Ring<S> {
         for to in &self.shared.turns {
             let _ = to.send(Turn::End);
         }
-        let Ring { workers, sink, .. } = self;
+        let Ring {
+            workers,
+            sink,
+            shared,
+            ..
+        } = self;
         let workers = workers.into_iter().map(|w| (w.thread, w.health)).collect();
-        threads::join(workers, Health::default(), sink)
+        let (sink, mut health) = threads::join(workers, Health::default(), sink);
+        // Every chunk is done: what is still in reassembly will never complete.
+        health.datagrams = shared.fragments.finish();
+        (sink, health)
     }
 }

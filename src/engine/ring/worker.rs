@@ -1,6 +1,7 @@
 //! One worker of the ring: its turns at reading, its decoding, and its connections.
 
 use super::{reclaim, wait, Cursor, FileEnd, Part, Progress, Shared, Slot, Source, Token, Turn};
+use crate::decode::Decoded;
 use crate::engine::chunk::Chunk;
 use crate::engine::{lane_of, Decoder, Finished, Health, Lane};
 use crate::source::file::{CaptureFile, SourceError};
@@ -307,21 +308,36 @@ impl Worker {
         let workers = self.to.len();
         let mut slots = std::mem::take(&mut self.lists);
         slots.extend((0..workers).map(|_| self.spare.pop().unwrap_or_default()));
+        let mut sides: Vec<Vec<u8>> = (0..workers).map(|_| Vec::new()).collect();
+        let shared = Arc::clone(&self.shared);
+        let mut ticket = shared.fragments.ticket(chunk.number);
         for p in chunk.packets() {
-            let Some(seg) = self.decoder.decode(&p) else {
+            let Some(decoded) = self.decoder.decode_via(&p, &mut ticket) else {
                 continue;
             };
-            let (Some(start), Some(list)) = (
-                chunk.offset_of(seg.payload),
-                slots.get_mut(lane_of(&seg, workers)),
-            ) else {
+            let seg = decoded.segment();
+            let lane = lane_of(&seg, workers);
+            let (Some(list), Some(side)) = (slots.get_mut(lane), sides.get_mut(lane)) else {
                 continue;
             };
-            list.push(Slot::new(p.ts, &seg, start));
+            match &decoded {
+                Decoded::Frame(_) => {
+                    if let Some(start) = chunk.offset_of(seg.payload) {
+                        list.push(Slot::new(p.ts, &seg, start));
+                    }
+                }
+                // Its bytes are in no frame: copied to the part's side buffer.
+                Decoded::Reassembled(_) => {
+                    list.push(Slot::in_side(p.ts, &seg, side.len()));
+                    side.extend_from_slice(seg.payload);
+                }
+            }
         }
+        // The next chunk's fragments may go in now.
+        drop(ticket);
         // Every part holds a reference to the chunk; the last takes this one.
         let mut chunk = Some(chunk);
-        for (i, (to, slots)) in self.to.iter().zip(slots.drain(..)).enumerate() {
+        for (i, ((to, slots), side)) in self.to.iter().zip(slots.drain(..)).zip(sides).enumerate() {
             let c = if i + 1 == workers {
                 chunk.take()
             } else {
@@ -329,7 +345,7 @@ impl Worker {
             };
             if let Some(chunk) = c {
                 // Room for every part of every chunk: this never waits.
-                let _ = to.send(Part { chunk, slots });
+                let _ = to.send(Part { chunk, slots, side });
             }
         }
         self.lists = slots;
@@ -343,10 +359,22 @@ impl Worker {
             // The sink thread only goes away when the engine is finishing.
             let _ = done.send(f);
         };
-        let Part { chunk, mut slots } = part;
+        let Part {
+            chunk,
+            mut slots,
+            side,
+        } = part;
         for s in &slots {
             let (start, len) = s.range();
-            let seg = s.segment(chunk.bytes(start, len));
+            let payload = if s.is_side() {
+                start
+                    .checked_add(len)
+                    .and_then(|end| side.get(start..end))
+                    .unwrap_or_default()
+            } else {
+                chunk.bytes(start, len)
+            };
+            let seg = s.segment(payload);
             self.lane.segment(s.ts, &seg, &mut out);
         }
         self.lane.tick(chunk.now, &mut out);

@@ -97,6 +97,12 @@ impl ReportView {
             "gaps:      {} ({} bytes)",
             h.reassembly_gaps, h.reassembly_gap_bytes
         )?;
+        writeln!(
+            out,
+            "fragments: datagrams: {} overlaps={}",
+            list(&h.ip_datagrams),
+            h.ip_fragment_overlaps
+        )?;
         writeln!(out, "dropped:   {}", list(&h.capture_dropped))?;
         writeln!(out, "anomalies: {}", list(&h.anomalies))?;
         let span = self.span.map_or_else(
@@ -258,6 +264,7 @@ pub fn lower_bound_phrase(reason: &str) -> &str {
         "capture_dropped" => "packet(s) dropped by the capture",
         "reassembly_gaps" => "reassembly gap(s) (bytes never seen)",
         "cut_frames" => "frame(s) cut short by the snap length",
+        "ip_datagrams_given_up" => "fragmented IP datagram(s) never reassembled",
         "flows_evicted" => "flow(s) evicted from a full flow table",
         "servers_evicted" => "server(s) evicted from a full inventory",
         other => other,

@@ -126,6 +126,14 @@ fn totals(out: &mut String, view: &ReportView) {
             ),
         ),
         ("Frames cut short", cut.to_string()),
+        (
+            "Fragmented IP datagrams",
+            escape(&format!(
+                "{}; {} overlapping fragment(s)",
+                list(&h.ip_datagrams),
+                h.ip_fragment_overlaps
+            )),
+        ),
         ("Dropped by the capture", escape(&list(&h.capture_dropped))),
         ("Flows evicted", escape(&list(&h.flows_evicted))),
         (
