@@ -78,6 +78,9 @@ struct Copy {
     /// `None`: the transformation does not apply, for the reason `skipped` gives.
     path: Option<PathBuf>,
     skipped: Option<String>,
+    /// overlap4: the connections with a packet cut into overlapping fragments, as sorted
+    /// pairs of their two ends.
+    overlapped: BTreeSet<(String, String)>,
 }
 
 /// Writes every transformation of every fixture into `out`.
@@ -101,6 +104,12 @@ fn batch(out: &Path) -> Vec<Copy> {
             kind: text(m, "kind").expect("kind"),
             path: text(m, "path").map(|p| out.join(p)),
             skipped: text(m, "skipped"),
+            overlapped: m["overlapped"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string())))
+                .collect(),
         })
         .collect()
 }
@@ -111,6 +120,26 @@ const TUNNELS: [&str; 7] = [
     "vxlan", "gre-eth", "gre-ip", "erspan2", "erspan3", "ipip4", "ipip6",
 ];
 const COMPRESSIONS: [&str; 2] = ["gzip", "zstd"];
+
+/// The anomaly `fragment_overlap` taken out of the records of the connections the copy
+/// cut into overlapping fragments; an error if one of them lacks it, or another has it.
+fn without_overlap_anomaly(copy: &Copy, records: &mut [Value]) -> Result<(), String> {
+    for r in records {
+        let ends = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+        let (a, b) = (ends("client"), ends("server"));
+        let pair = if a <= b { (a, b) } else { (b, a) };
+        let expected = copy.overlapped.contains(&pair);
+        let Some(list) = r["anomalies"].as_array_mut() else {
+            return Err(format!("{pair:?}: no anomalies list"));
+        };
+        let before = list.len();
+        list.retain(|a| a != "fragment_overlap");
+        if (before != list.len()) != expected {
+            return Err(format!("{pair:?}: fragment_overlap expected: {expected}"));
+        }
+    }
+    Ok(())
+}
 
 /// Whether a record's connection is over IPv6 (`[addr]:port`).
 fn over_ipv6(record: &Value) -> bool {
@@ -177,7 +206,10 @@ fn transformed_copies_give_the_records_of_the_original() {
             continue;
         };
         *made.entry(copy.kind.as_str()).or_default() += 1;
-        let (read, got) = replay(path, tls);
+        let (read, mut got) = replay(path, tls);
+        if let Err(e) = without_overlap_anomaly(copy, &mut got) {
+            failures.push(format!("{} {}: {e}", copy.case, copy.transformation));
+        }
         if let Err(e) = read.result {
             failures.push(format!("{} {}: {e}", copy.case, copy.transformation));
         } else if &got != want {
