@@ -14,6 +14,11 @@
 //! With `workers` = 0 (or 1, for files) everything runs on the caller's thread: reading,
 //! analysis and output take turns. Either way the sink sees the same records and counts; only
 //! their order differs.
+//!
+//! IP fragments are reassembled as they are decoded: by the decoder's own defragmenter where
+//! one thread decodes every packet (inline, live capture), and by one defragmenter the ring's
+//! workers feed in chunk order (`ring/fragments.rs`), so that which frame completes a datagram
+//! never depends on which worker ran first.
 
 mod chunk;
 mod decoder;
