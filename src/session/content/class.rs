@@ -58,19 +58,25 @@ impl ContentClass {
 }
 
 /// Messages of a session by class. Serialized as an object with every class as a key, in
-/// [`ContentClass::ALL`] order, zeros included.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ContentCounts([u64; 6]);
+/// [`ContentClass::ALL`] order, zeros included. Boxed on the first message: a session that
+/// carries none (most, and every one in TLS) holds one word.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContentCounts(Option<Box<[u64; 6]>>);
 
 impl ContentCounts {
     pub fn add(&mut self, class: ContentClass) {
-        if let Some(n) = self.0.get_mut(class.index()) {
+        let counts = self.0.get_or_insert_with(|| Box::new([0; 6]));
+        if let Some(n) = counts.get_mut(class.index()) {
             *n = n.saturating_add(1);
         }
     }
 
     pub fn get(&self, class: ContentClass) -> u64 {
-        self.0.get(class.index()).copied().unwrap_or(0)
+        self.0
+            .as_ref()
+            .and_then(|c| c.get(class.index()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Every class with its count, in [`ContentClass::ALL`] order.
@@ -79,7 +85,7 @@ impl ContentCounts {
     }
 
     pub fn total(&self) -> u64 {
-        self.0.iter().fold(0u64, |a, &n| a.saturating_add(n))
+        self.iter().fold(0u64, |a, (_, n)| a.saturating_add(n))
     }
 }
 

@@ -55,7 +55,7 @@ use std::fmt;
 use crate::flow::Direction;
 use crate::session::anomaly::Anomaly;
 use crate::session::dialogue::{Dialogue, Facts, Step};
-use crate::session::line::{Line, LineReader};
+use crate::session::line::{Line, LineReader, Raw};
 use crate::session::starttls::{self, ClientTls};
 use machine::{Client, Machine};
 
@@ -109,12 +109,22 @@ impl Smtp {
         loop {
             match &mut self.machine.client {
                 Client::Opaque => return Step::Continue,
-                Client::Chunk { remaining } => {
-                    self.up.skip_raw(remaining, &mut input);
-                    if *remaining > 0 {
+                &mut Client::Chunk { remaining, last } => {
+                    let machine = &mut self.machine;
+                    let mut rest = remaining;
+                    self.up
+                        .skip_raw_seen(&mut rest, &mut input, |raw| match raw {
+                            Raw::Bytes(b) => machine.on_chunk_bytes(b),
+                            Raw::Lost => machine.chunk_gap(),
+                        });
+                    if rest > 0 {
+                        self.machine.client = Client::Chunk {
+                            remaining: rest,
+                            last,
+                        };
                         return Step::Continue;
                     }
-                    self.machine.client = Client::Commands;
+                    self.machine.chunk_done(last, facts);
                 }
                 Client::Commands | Client::Sasl | Client::Body { .. } => {}
             }
@@ -141,7 +151,7 @@ impl Smtp {
             };
             let sasl = self.machine.client == Client::Sasl;
             line_anomalies(line, !sasl, facts);
-            self.machine.on_client_line(line.text, facts);
+            self.machine.on_client_line(line.text, line.too_long, facts);
         }
     }
 
