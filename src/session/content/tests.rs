@@ -166,7 +166,7 @@ fn header_grammar() {
         // Two Content-Type fields: unknown.
         ("Content-Type: text/plain\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"\n\n", Unknown),
         // A Content-Type that does not parse is text/plain (RFC 2045 §5.2).
-        (&"Content-Type: garbage\n\n-----BEGIN PGP MESSAGE-----\n", PgpEncrypted),
+        ("Content-Type: garbage\n\n-----BEGIN PGP MESSAGE-----\n", PgpEncrypted),
         ("Content-Type:\n\n-----BEGIN PGP MESSAGE-----\n", PgpEncrypted),
         // Whitespace-only folded first line is a continuation of nothing: still a header.
         (" x\nSubject: y\n\n-----BEGIN PGP MESSAGE-----\n", PgpEncrypted),
