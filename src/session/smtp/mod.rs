@@ -16,6 +16,14 @@
 //! TLS starts only on the `220` paired with `STARTTLS`: [`Step::StartTls`] then counts the
 //! bytes of the chunk up to and including that line's LF.
 //!
+//! # Content protection
+//! Each message counted gets its end-to-end protection class (`session::content`): DATA body
+//! lines are fed un-dot-stuffed (RFC 5321 §4.5.2), BDAT chunks as they are, across chunks up
+//! to `LAST`; `MAIL` and `RSET` drop a message begun. The class travels with the command
+//! that ends the message (`.`, `BDAT … LAST`), so the reply that accepts it counts it. A BDAT
+//! chunk is queued once its bytes have passed. A gap before the class is known makes it
+//! `unknown`; so does a body whose start was not seen (a mid-stream pickup inside DATA).
+//!
 //! # Gaps
 //! - In a DATA body: the client reader resyncs at the next line end and the body goes on;
 //!   if the `.` was lost too, the next server reply ends the body (and is its reply).
