@@ -30,7 +30,7 @@ cat fuzz/dict/*.dict >fuzz/target/dict/session.dict
 
 dict_of() {
     case $1 in
-        smtp | imap | pop3 | tls) echo "fuzz/dict/$1.dict" ;;
+        smtp | imap | pop3 | tls | content) echo "fuzz/dict/$1.dict" ;;
         session | pipeline) echo fuzz/target/dict/session.dict ;;
     esac
 }

@@ -3,8 +3,14 @@
 //!
 //! Unknown stays unknown: a TLS 1.3 certificate is encrypted, so whether the session would
 //! have stopped an active attacker is `Unknown`, never `Protected`.
+//!
+//! Two compromise points are past the connection: the providers and services that store or
+//! relay the mail ([`Attack::Provider`]), and the message kept at rest ([`Attack::AtRest`]).
+//! Transport encryption ends there; only end-to-end encryption (OpenPGP, S/MIME) protects a
+//! message, so these are judged from the session's `content_protection`: the messages that
+//! crossed in clear. What crossed inside TLS was not seen: unknown.
 
-use crate::record::{CertStatus, Encryption, SessionRecord, TlsInfo};
+use crate::record::{CertStatus, ContentClass, Encryption, SessionRecord, TlsInfo};
 
 /// The attacks mailtap judges each session against (the `attack` label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -19,6 +25,12 @@ pub enum Attack {
     /// Recording now, breaking the key exchange with a quantum computer later: defeated by a
     /// post-quantum hybrid key exchange.
     QuantumLater,
+    /// The providers and services that store or relay the mail: defeated only by end-to-end
+    /// encryption.
+    Provider,
+    /// The message later, at rest (a mailbox, a backup): defeated only by end-to-end
+    /// encryption.
+    AtRest,
 }
 
 /// The `verdict` label.
@@ -30,11 +42,13 @@ pub enum Verdict {
 }
 
 impl Attack {
-    pub const ALL: [Attack; 4] = [
+    pub const ALL: [Attack; 6] = [
         Attack::Passive,
         Attack::Active,
         Attack::Later,
         Attack::QuantumLater,
+        Attack::Provider,
+        Attack::AtRest,
     ];
 
     pub const fn label(self) -> &'static str {
@@ -43,6 +57,8 @@ impl Attack {
             Attack::Active => "active",
             Attack::Later => "later",
             Attack::QuantumLater => "quantum_later",
+            Attack::Provider => "provider",
+            Attack::AtRest => "at_rest",
         }
     }
 }
@@ -69,6 +85,9 @@ impl Verdict {
 
 /// The verdict of one session against one attack.
 pub fn judge(record: &SessionRecord, attack: Attack) -> Verdict {
+    if matches!(attack, Attack::Provider | Attack::AtRest) {
+        return end_to_end_verdict(record);
+    }
     let tls = match record.encryption {
         Encryption::Starttls | Encryption::ImplicitTls => record.tls.as_ref(),
         Encryption::Unknown => return Verdict::Unknown,
@@ -86,6 +105,28 @@ pub fn judge(record: &SessionRecord, attack: Attack) -> Verdict {
         Attack::Active => certificate_verdict(tls),
         Attack::Later => Verdict::from_flag(tls.forward_secret),
         Attack::QuantumLater => Verdict::from_flag(tls.post_quantum),
+        Attack::Provider | Attack::AtRest => end_to_end_verdict(record),
+    }
+}
+
+/// Past the connection, only end-to-end encryption protects: exposed when a message crossed
+/// in clear without it, protected when every message did with it and none can have hidden
+/// inside TLS, else unknown (no message seen, or messages inside TLS, or unknown classes).
+fn end_to_end_verdict(record: &SessionRecord) -> Verdict {
+    let c = &record.content_protection;
+    let encrypted = c.get(ContentClass::PgpEncrypted) + c.get(ContentClass::SmimeEncrypted);
+    let unknown = c.get(ContentClass::Unknown);
+    let total = c.total();
+    let in_tls = matches!(
+        record.encryption,
+        Encryption::Starttls | Encryption::ImplicitTls | Encryption::Unknown
+    );
+    if total > encrypted + unknown {
+        Verdict::Exposed
+    } else if total > 0 && unknown == 0 && !in_tls {
+        Verdict::Protected
+    } else {
+        Verdict::Unknown
     }
 }
 
@@ -109,8 +150,67 @@ mod tests {
     use crate::record::test_records::{plaintext_smtp, with_tls};
     use crate::record::{CertStatus, Version};
 
+    /// The transport attacks' verdicts (the first four of [`Attack::ALL`]).
     fn verdicts(r: &SessionRecord) -> [Verdict; 4] {
-        Attack::ALL.map(|a| judge(r, a))
+        [
+            Attack::Passive,
+            Attack::Active,
+            Attack::Later,
+            Attack::QuantumLater,
+        ]
+        .map(|a| judge(r, a))
+    }
+
+    fn past_the_connection(r: &SessionRecord) -> [Verdict; 2] {
+        [Attack::Provider, Attack::AtRest].map(|a| judge(r, a))
+    }
+
+    #[test]
+    fn only_end_to_end_encryption_protects_past_the_connection() {
+        use crate::record::ContentCounts;
+        let with = |classes: &[ContentClass], encryption: Encryption| {
+            let mut content_protection = ContentCounts::default();
+            for &c in classes {
+                content_protection.add(c);
+            }
+            SessionRecord {
+                encryption,
+                cleartext_messages: content_protection.total(),
+                content_protection,
+                ..plaintext_smtp()
+            }
+        };
+        use ContentClass::*;
+        let plain = Encryption::Plaintext;
+        // plaintext_smtp carries one plain and one encrypted message.
+        assert_eq!(past_the_connection(&plaintext_smtp()), [E, E]);
+        assert_eq!(
+            past_the_connection(&with(&[PgpEncrypted, SmimeEncrypted], plain)),
+            [P, P]
+        );
+        assert_eq!(past_the_connection(&with(&[PgpSigned], plain)), [E, E]);
+        assert_eq!(
+            past_the_connection(&with(&[PgpEncrypted, Unknown], plain)),
+            [U, U]
+        );
+        assert_eq!(past_the_connection(&with(&[], plain)), [U, U]);
+        // Inside TLS the content was not seen, even when the transport protects.
+        let tls = with_tls(
+            Encryption::Starttls,
+            Version::TLS13,
+            true,
+            true,
+            CertStatus::Valid,
+        );
+        assert_eq!(past_the_connection(&tls), [U, U]);
+        assert_eq!(
+            past_the_connection(&with(&[SmimeEncrypted], Encryption::Starttls)),
+            [U, U]
+        );
+        assert_eq!(
+            past_the_connection(&with(&[None], Encryption::Starttls)),
+            [E, E]
+        );
     }
 
     use Verdict::{Exposed as E, Protected as P, Unknown as U};

@@ -12,6 +12,7 @@ use crate::config::Protocol;
 use crate::session::anomaly::Anomalies;
 pub use crate::session::cert::CertStatus;
 pub use crate::session::cipher::{CipherSuite, Group, KeyExchange, Version, Weakness, OTHER};
+pub use crate::session::content::{ContentClass, ContentCounts};
 pub use crate::session::tls::Alert;
 use crate::source::Timestamp;
 use serde::Serialize;
@@ -77,6 +78,9 @@ pub struct SessionRecord {
     pub cleartext_auth: Vec<&'static str>,
     /// Messages whose content crossed the wire unencrypted.
     pub cleartext_messages: u64,
+    /// The same messages by end-to-end protection (OpenPGP, S/MIME): every class a key, the
+    /// counts adding up to `cleartext_messages`. Messages inside TLS are not seen, so not here.
+    pub content_protection: ContentCounts,
     /// Payload bytes in each direction, by sequence space (retransmissions counted once).
     pub bytes_to_server: u64,
     pub bytes_to_client: u64,
@@ -154,6 +158,12 @@ pub(crate) mod test_records {
             tls: None,
             cleartext_auth: vec!["PLAIN"],
             cleartext_messages: 2,
+            content_protection: {
+                let mut c = ContentCounts::default();
+                c.add(ContentClass::None);
+                c.add(ContentClass::PgpEncrypted);
+                c
+            },
             bytes_to_server: 1000,
             bytes_to_client: 500,
             anomalies: Anomalies::default(),
@@ -172,6 +182,7 @@ pub(crate) mod test_records {
             starttls_attempted: encryption == Encryption::Starttls,
             cleartext_auth: vec![],
             cleartext_messages: 0,
+            content_protection: ContentCounts::default(),
             tls: Some(TlsInfo {
                 version: Some(version),
                 cipher_suite: Some(CipherSuite(0x1302)),

@@ -137,4 +137,15 @@ fn report_judges_each_attack() {
 
     let (_, plain) = replay_case(&case("smtp-plaintext-no-starttls"));
     assert_eq!(protection(&plain, "smtp", "passive"), (0, 1, 0));
+
+    // Past the connection only end-to-end encryption protects: a plain message sent in clear
+    // is exposed there; what crossed inside TLS was not seen.
+    for attack in ["provider", "at_rest"] {
+        assert_eq!(protection(&plain, "smtp", attack), (0, 1, 0), "{attack}");
+        assert_eq!(
+            protection(&pq, "submissions", attack),
+            (0, 0, 1),
+            "{attack}"
+        );
+    }
 }

@@ -6,6 +6,7 @@
 
 use crate::flow::Direction;
 use crate::session::anomaly::{Anomalies, Anomaly};
+use crate::session::content::{ContentClass, ContentCounts};
 
 /// What the cleartext phase learned. The session turns it into the record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -21,8 +22,8 @@ pub struct Facts {
     /// Login mechanisms used in clear, each once, in order (closed set: see [`mechanism`]).
     pub cleartext_auth: Vec<&'static str>,
     /// Message bodies that crossed in clear (SMTP DATA/BDAT accepted, IMAP FETCH bodies,
-    /// POP3 RETR/TOP).
-    pub cleartext_messages: u64,
+    /// POP3 RETR/TOP), by end-to-end protection: each counted message has one class.
+    pub content: ContentCounts,
     /// At least one well-formed command or reply of the protocol was recognised.
     pub dialogue_seen: bool,
     pub anomalies: Anomalies,
@@ -33,6 +34,16 @@ impl Facts {
         if !self.cleartext_auth.contains(&mechanism) {
             self.cleartext_auth.push(mechanism);
         }
+    }
+
+    /// A message whose content crossed in clear, with its end-to-end protection.
+    pub fn count_message(&mut self, class: ContentClass) {
+        self.content.add(class);
+    }
+
+    /// Messages whose content crossed in clear.
+    pub fn cleartext_messages(&self) -> u64 {
+        self.content.total()
     }
 
     pub fn anomaly(&mut self, a: Anomaly) {
@@ -166,6 +177,15 @@ pub(crate) mod script {
         let steps = run(&mut d, &mut facts, events);
         assert_eq!(facts, run_bytewise::<D>(events), "byte by byte differs");
         (facts, steps)
+    }
+
+    /// `n` messages of class `none` (plain text, as most test messages are).
+    pub fn plain(n: u64) -> crate::session::content::ContentCounts {
+        let mut counts = crate::session::content::ContentCounts::default();
+        for _ in 0..n {
+            counts.add(crate::session::content::ContentClass::None);
+        }
+        counts
     }
 
     /// Facts of a recognised dialogue, adjusted by `f`.

@@ -21,6 +21,10 @@
 //! `RFC822.HEADER`) are not messages. A response counts once, when the last byte of its first
 //! content literal has passed (seen, or lost in a gap), so a capture cut inside a body does not
 //! count it. APPEND uploads are skipped like any literal and not counted (DESIGN: FETCH bodies).
+//! Each counted message gets its end-to-end protection class (`session::content`) from that
+//! literal's bytes when it holds the whole message (`BODY[]`, the answer to `BODY.PEEK[]`,
+//! `BINARY[]`, `RFC822`, from origin 0); a section (`BODY[TEXT]`, `BODY[1]`, `RFC822.TEXT`,
+//! a partial from a later origin) lacks the top-level header and is `unknown`.
 //!
 //! **Gaps.** A gap that falls inside a literal whose remaining length is known is subtracted
 //! from it; if it ends exactly at the literal's end the stream is still in step. Otherwise the
@@ -38,8 +42,9 @@ use crate::flow::Direction;
 use crate::session::anomaly::Anomaly;
 use crate::session::capability::note_line;
 use crate::session::capability::{is_masked, MechSet};
+use crate::session::content::{ContentClass, ContentClassifier};
 use crate::session::dialogue::{mechanism, Dialogue, Facts, Step};
-use crate::session::line::{Line, LineReader};
+use crate::session::line::{Line, LineReader, Raw};
 use crate::session::starttls::{self, ClientTls, Reply, Starttls};
 use pending::{Kind, Pending, TagId};
 use syntax::{Command, Response, Status};
@@ -80,6 +85,7 @@ impl Imap {
                 sasl: MechSet::default(),
                 starttls: Starttls::default(),
                 client_opaque: false,
+                message: None,
             },
             handshake_byte: false,
         }
@@ -159,8 +165,11 @@ impl Imap {
         }
         loop {
             if self.st.server.literal > 0 {
+                let message = &mut self.st.message;
                 self.server_lines
-                    .skip_raw(&mut self.st.server.literal, &mut input);
+                    .skip_raw_seen(&mut self.st.server.literal, &mut input, |raw| {
+                        content_seen(message, raw)
+                    });
                 if self.st.server.literal > 0 {
                     return Step::Continue;
                 }
@@ -205,6 +214,9 @@ impl Dialogue for Imap {
             }
             Direction::ToClient => {
                 let in_literal = self.st.server.literal > 0;
+                if let Some(message) = self.st.message.as_mut() {
+                    message.gap();
+                }
                 let in_step = absorb(&mut self.st.server.literal, len);
                 if in_literal && self.st.server.literal == 0 {
                     self.st.server_literal_done(facts);
@@ -212,11 +224,22 @@ impl Dialogue for Imap {
                 if !in_step {
                     self.server_lines.reset();
                     self.st.server = ServerCursor::default();
+                    self.st.message = None;
                 }
                 if self.st.phase == Phase::Greeting {
                     self.st.phase = Phase::Ready;
                 }
             }
+        }
+    }
+}
+
+/// Literal bytes of a message being classified.
+fn content_seen(message: &mut Option<ContentClassifier>, raw: Raw<'_>) {
+    if let Some(m) = message.as_mut().filter(|m| !m.decided()) {
+        match raw {
+            Raw::Bytes(bytes) => m.feed(bytes),
+            Raw::Lost => m.gap(),
         }
     }
 }
@@ -291,6 +314,8 @@ struct State {
     starttls: Starttls,
     /// TLS bytes where a command should start, with no STARTTLS to explain them.
     client_opaque: bool,
+    /// The message in the content literal being skipped, when it holds a whole message.
+    message: Option<ContentClassifier>,
 }
 
 /// Client command names the analyzer acts on.
@@ -522,6 +547,10 @@ impl State {
                 self.server.cont = true;
                 self.server.body_literal =
                     self.server.fetch && lit.len > 0 && syntax::is_body_item(before);
+                self.message = (self.server.body_literal
+                    && !self.server.counted
+                    && syntax::is_whole_message_item(before))
+                .then(ContentClassifier::new);
             }
             None => self.server.cont = false,
         }
@@ -530,7 +559,11 @@ impl State {
     /// The last byte of a server literal has passed.
     fn server_literal_done(&mut self, facts: &mut Facts) {
         if self.server.body_literal && !self.server.counted {
-            facts.cleartext_messages = facts.cleartext_messages.saturating_add(1);
+            let class = self
+                .message
+                .take()
+                .map_or(ContentClass::Unknown, ContentClassifier::finish);
+            facts.count_message(class);
             self.server.counted = true;
         }
         self.server.body_literal = false;

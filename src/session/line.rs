@@ -16,6 +16,14 @@ pub struct Line<'a> {
     pub too_long: bool,
 }
 
+/// Raw bytes consumed by count ([`LineReader::skip_raw_seen`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Raw<'a> {
+    Bytes(&'a [u8]),
+    /// Bytes of a held line beyond what the buffer keeps.
+    Lost,
+}
+
 #[derive(Debug)]
 pub struct LineReader {
     /// The start of an unfinished line, at most `max + 1` bytes of it.
@@ -73,17 +81,37 @@ impl LineReader {
     /// Consume up to `*remaining` raw bytes (a BDAT chunk, an IMAP literal, a body counted by
     /// length) from what is held and from `input`, without looking at them.
     pub fn skip_raw(&mut self, remaining: &mut u64, input: &mut &[u8]) {
+        self.skip_raw_seen(remaining, input, |_| {});
+    }
+
+    /// [`LineReader::skip_raw`], showing the bytes consumed to `seen` in order (held bytes the
+    /// buffer could not keep show as [`Raw::Lost`]).
+    pub fn skip_raw_seen(
+        &mut self,
+        remaining: &mut u64,
+        input: &mut &[u8],
+        mut seen: impl FnMut(Raw<'_>),
+    ) {
         if self.buf_is_line {
             self.clear();
         }
         let held = self.held.min(clamp(*remaining));
         if held > 0 {
-            self.buf.drain(..held.min(self.buf.len()));
+            let kept = held.min(self.buf.len());
+            seen(Raw::Bytes(self.buf.get(..kept).unwrap_or_default()));
+            if kept < held {
+                seen(Raw::Lost);
+            }
+            self.buf.drain(..kept);
             self.held -= held;
             *remaining -= held as u64;
         }
         let n = input.len().min(clamp(*remaining));
-        *input = input.get(n..).unwrap_or_default();
+        let (taken, rest) = input.split_at(n);
+        if !taken.is_empty() {
+            seen(Raw::Bytes(taken));
+        }
+        *input = rest;
         *remaining -= n as u64;
     }
 

@@ -5,6 +5,7 @@ pub mod capability;
 pub mod cert;
 pub mod cipher;
 mod connection;
+pub mod content;
 pub mod dh_groups;
 pub mod dialogue;
 pub mod imap;

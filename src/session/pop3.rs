@@ -15,6 +15,9 @@
 //! **Messages.** `cleartext_messages` counts RETR replies, and TOP replies that ask for at
 //! least one line of text (`TOP n 0` sends headers only, like IMAP's `BODY[HEADER]`, and does
 //! not count), once their closing `.` arrives: a capture cut inside a message does not count it.
+//! Each counted message gets its end-to-end protection class (`session::content`) from its
+//! un-dot-stuffed lines: RETR sends the whole message, TOP with lines its header and first
+//! body lines, which is all the classification reads.
 //!
 //! **Logins.** `USER` (or `PASS`) records `USER`, `APOP` records `APOP`, `AUTH mech` records
 //! the mechanism; client lines after `AUTH mech` are SASL responses, not commands, until the
@@ -39,6 +42,7 @@ use crate::flow::Direction;
 use crate::session::anomaly::Anomaly;
 use crate::session::capability::note_line;
 use crate::session::capability::{is_masked, MechSet};
+use crate::session::content::{ContentClass, ContentClassifier};
 use crate::session::dialogue::{mechanism, Dialogue, Facts, Step};
 use crate::session::line::{Line, LineReader};
 use crate::session::starttls::{self, ClientTls, Starttls};
@@ -82,6 +86,7 @@ impl Pop3 {
                 sasl: MechSet::default(),
                 starttls: Starttls::default(),
                 client_opaque: false,
+                message: None,
             },
             handshake_byte: false,
         }
@@ -223,6 +228,8 @@ struct State {
     starttls: Starttls,
     /// TLS bytes where a command should start, with no STLS to explain them.
     client_opaque: bool,
+    /// The message whose lines are being read, classified as they pass.
+    message: Option<ContentClassifier>,
 }
 
 /// Client keywords the analyzer acts on.
@@ -340,7 +347,7 @@ impl State {
     fn server_line(&mut self, line: Line<'_>, facts: &mut Facts) -> Upgrade {
         note_line(&line, facts);
         match self.phase {
-            Phase::Data(data) => self.data_line(data, line.text, facts),
+            Phase::Data(data) => self.data_line(data, line, facts),
             Phase::Greeting => {
                 note_status_length(&line, facts);
                 self.greeting(line.text, facts);
@@ -414,21 +421,36 @@ impl State {
             (Cmd::Auth, _) => self.sasl_exchange = false,
             (Cmd::Capa, true) => self.phase = Phase::Data(Data::Capa),
             (Cmd::Listing, true) => self.phase = Phase::Data(Data::Listing),
-            (Cmd::Message { counts }, true) => self.phase = Phase::Data(Data::Message { counts }),
+            (Cmd::Message { counts }, true) => {
+                self.phase = Phase::Data(Data::Message { counts });
+                self.message = counts.then(ContentClassifier::new);
+            }
             (Cmd::Single, _) | (Cmd::Capa | Cmd::Listing | Cmd::Message { .. }, false) => {}
         }
         Upgrade::No
     }
 
     /// One line of a multi-line reply; `.` ends it.
-    fn data_line(&mut self, data: Data, text: &[u8], facts: &mut Facts) {
+    fn data_line(&mut self, data: Data, line: Line<'_>, facts: &mut Facts) {
+        let text = line.text;
         if text == b"." {
             self.phase = Phase::Ready;
             if data == (Data::Message { counts: true }) {
-                facts.cleartext_messages = facts.cleartext_messages.saturating_add(1);
+                let class = self
+                    .message
+                    .take()
+                    .map_or(ContentClass::Unknown, ContentClassifier::finish);
+                facts.count_message(class);
             }
         } else if data == Data::Capa {
             self.capability(text, facts);
+        } else if let Some(message) = self.message.as_mut().filter(|m| !m.decided()) {
+            // RFC 1939 §3: a line starting with `.` had one more put in front.
+            message.feed(text.strip_prefix(b".").unwrap_or(text));
+            if line.too_long {
+                message.cut_line();
+            }
+            message.feed(b"\r\n");
         }
     }
 
@@ -447,6 +469,9 @@ impl State {
     }
 
     fn server_gap(&mut self) {
+        if let Some(message) = self.message.as_mut() {
+            message.gap();
+        }
         match self.phase {
             Phase::Data(_) | Phase::Tls => {}
             Phase::Greeting | Phase::Ready => {

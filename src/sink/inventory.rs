@@ -278,6 +278,7 @@ mod tests {
             tls: None,
             cleartext_auth: Vec::new(),
             cleartext_messages: 0,
+            content_protection: Default::default(),
             bytes_to_server: 10,
             bytes_to_client: 10,
             anomalies: Anomalies::default(),

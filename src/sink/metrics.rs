@@ -9,7 +9,9 @@ use crate::decode::defrag::DefragEvent;
 use crate::engine::{packet_result_label, Health, PACKET_RESULTS};
 use crate::flow::table::CloseReason;
 use crate::protection::{judge, Attack, Verdict};
-use crate::record::{CipherSuite, Encryption, Group, KeyExchange, SessionRecord, Version};
+use crate::record::{
+    CipherSuite, ContentClass, Encryption, Group, KeyExchange, SessionRecord, Version,
+};
 use crate::session::dialogue::mechanism_labels;
 use crate::sink::failure::Output;
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
@@ -48,6 +50,7 @@ pub struct Metrics {
     tls_certificates: IntCounterVec,
     cleartext_auth: IntCounterVec,
     cleartext_messages: IntCounterVec,
+    cleartext_messages_by_content: IntCounterVec,
     flows_unanswered: IntCounterVec,
     bytes: IntCounterVec,
     protection: IntCounterVec,
@@ -140,6 +143,13 @@ impl Metrics {
                 "cleartext_messages_total",
                 "Messages whose content crossed the wire unencrypted.",
                 &["protocol"],
+            )?,
+            cleartext_messages_by_content: counter(
+                &r,
+                "cleartext_messages_by_content_total",
+                "Messages whose content crossed the wire unencrypted, by end-to-end protection \
+                 (OpenPGP, S/MIME).",
+                &["protocol", "content"],
             )?,
             flows_unanswered: counter(
                 &r,
@@ -248,6 +258,7 @@ impl Metrics {
             starttls_offered: &m.starttls_offered,
             starttls_attempted: &m.starttls_attempted,
             cleartext_messages: &m.cleartext_messages,
+            cleartext_messages_by_content: &m.cleartext_messages_by_content,
             parse_errors: &m.parse_errors,
             protection: &m.protection,
         });
@@ -264,6 +275,10 @@ impl Metrics {
             self.starttls_offered.with_label_values(&[p]);
             self.starttls_attempted.with_label_values(&[p]);
             self.cleartext_messages.with_label_values(&[p]);
+            for c in ContentClass::ALL {
+                self.cleartext_messages_by_content
+                    .with_label_values(&[p, c.label()]);
+            }
             self.flows_unanswered.with_label_values(&[p]);
             self.parse_errors.with_label_values(&[p]);
             for a in Attack::ALL {
@@ -337,6 +352,11 @@ impl Metrics {
             self.cleartext_auth.with_label_values(&[p, mech]).inc();
         }
         c.cleartext_messages.inc_by(r.cleartext_messages);
+        for ((_, n), counter) in r.content_protection.iter().zip(&c.by_content) {
+            if n > 0 {
+                counter.inc_by(n);
+            }
+        }
         for (a, by_verdict) in Attack::ALL.iter().zip(&c.protection) {
             if let Some(n) = by_verdict.get(index_of(&Verdict::ALL, &judge(r, *a))) {
                 n.inc();
@@ -516,6 +536,16 @@ mod tests {
             get(r#"mailtap_cleartext_messages_total{protocol="smtp"}"#),
             "2"
         );
+        for (content, n) in [
+            ("none", "1"),
+            ("pgp_encrypted", "1"),
+            ("smime_encrypted", "0"),
+        ] {
+            let series = format!(
+                "mailtap_cleartext_messages_by_content_total{{content=\"{content}\",protocol=\"smtp\"}}"
+            );
+            assert_eq!(get(&series), n, "{series}");
+        }
         assert_eq!(
             get(r#"mailtap_bytes_total{encryption="plaintext",protocol="smtp"}"#),
             "1500"

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::io::{self, Write};
 
 /// Column names and the JSON pointer each reads.
-pub const COLUMNS: [(&str, &str); 29] = [
+pub const COLUMNS: [(&str, &str); 35] = [
     ("ts_start", "/ts_start"),
     ("ts_end", "/ts_end"),
     ("client", "/client"),
@@ -37,6 +37,24 @@ pub const COLUMNS: [(&str, &str); 29] = [
     ("tls_ja4", "/tls/ja4"),
     ("cleartext_auth", "/cleartext_auth"),
     ("cleartext_messages", "/cleartext_messages"),
+    (
+        "content_protection_pgp_encrypted",
+        "/content_protection/pgp_encrypted",
+    ),
+    (
+        "content_protection_pgp_signed",
+        "/content_protection/pgp_signed",
+    ),
+    (
+        "content_protection_smime_encrypted",
+        "/content_protection/smime_encrypted",
+    ),
+    (
+        "content_protection_smime_signed",
+        "/content_protection/smime_signed",
+    ),
+    ("content_protection_none", "/content_protection/none"),
+    ("content_protection_unknown", "/content_protection/unknown"),
     ("bytes_to_server", "/bytes_to_server"),
     ("bytes_to_client", "/bytes_to_client"),
     ("anomalies", "/anomalies"),
@@ -117,7 +135,7 @@ mod tests {
         assert_eq!(
             lines[1],
             "2026-11-28T20:00:00.000000Z,2026-11-28T20:00:01.000000Z,192.0.2.1:51234,\
-             198.51.100.7:25,smtp,plaintext,true,false,,,,,,,,,,,,,,,,,PLAIN,2,1000,500,"
+             198.51.100.7:25,smtp,plaintext,true,false,,,,,,,,,,,,,,,,,PLAIN,2,1,0,0,0,1,0,1000,500,"
         );
     }
 }

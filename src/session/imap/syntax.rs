@@ -200,6 +200,22 @@ pub fn is_body_item(before: &[u8]) -> bool {
     }
 }
 
+/// A content item that holds the whole message from its first byte, header included:
+/// `BODY[]` (the answer to `BODY.PEEK[]` too), `BINARY[]`, `RFC822`, with no origin or `<0>`.
+/// Call on what [`is_body_item`] accepts.
+pub fn is_whole_message_item(before: &[u8]) -> bool {
+    let item = trim_end(before);
+    let stripped = strip_origin(item);
+    let origin = item.get(stripped.len()..).unwrap_or_default();
+    if !(origin.is_empty() || origin == b"<0>") {
+        return false;
+    }
+    let name = last_token(stripped);
+    name.eq_ignore_ascii_case(b"BODY[]")
+        || name.eq_ignore_ascii_case(b"BINARY[]")
+        || name.eq_ignore_ascii_case(b"RFC822")
+}
+
 /// A section spec names content when, after its part numbers, it is empty or `TEXT`.
 fn section_is_content(section: &[u8]) -> bool {
     section
@@ -333,6 +349,35 @@ mod tests {
             b"]",
         ] {
             assert!(!is_body_item(item), "{}", String::from_utf8_lossy(item));
+        }
+    }
+
+    #[test]
+    fn whole_message_items() {
+        for item in [
+            &b"* 1 FETCH (UID 7 BODY[] "[..],
+            b"* 1 FETCH (body[]<0> ",
+            b"* 1 FETCH (BINARY[] ",
+            b"* 1 FETCH (FLAGS (\\Seen) RFC822 ",
+        ] {
+            assert!(
+                is_whole_message_item(item),
+                "{}",
+                String::from_utf8_lossy(item)
+            );
+        }
+        for item in [
+            &b"* 1 FETCH (BODY[TEXT] "[..],
+            b"* 1 FETCH (BODY[]<100> ",
+            b" BODY[1] ",
+            b"* 1 FETCH (BINARY[1] ",
+            b"* 1 FETCH (RFC822.TEXT ",
+        ] {
+            assert!(
+                !is_whole_message_item(item),
+                "{}",
+                String::from_utf8_lossy(item)
+            );
         }
     }
 

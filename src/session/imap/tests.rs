@@ -324,7 +324,7 @@ fn fetch_body_literal_across_many_chunks_is_one_message() {
         facts_with(|f| {
             f.starttls_offered = true;
             f.add_auth("LOGIN");
-            f.cleartext_messages = 1;
+            f.content = crate::session::dialogue::script::plain(1);
         })
     );
 }
@@ -349,8 +349,47 @@ fn header_only_fetch_is_not_a_message_and_two_bodies_are_two() {
         (C, b"a3 FETCH 1:5 (BODY.PEEK[HEADER])\r\n"),
         (S, &s),
     ]);
-    assert_eq!(facts.cleartext_messages, 2);
+    assert_eq!(facts.cleartext_messages(), 2);
+    // Sections lack the top-level header: their class is unknown.
+    let unknown = crate::session::content::ContentClass::Unknown;
+    assert_eq!(facts.content.get(unknown), 2);
     assert!(facts.anomalies.is_empty());
+}
+
+#[test]
+fn whole_message_literals_are_classified() {
+    use crate::session::content::ContentClass;
+    let pgp = b"Content-Type: multipart/signed; protocol=\"application/pgp-signature\"\r\n\r\n";
+    let smime = b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n\r\nMIA";
+    let mut s = format!("* 1 FETCH (BODY[] {{{}}}\r\n", pgp.len()).into_bytes();
+    s.extend_from_slice(pgp);
+    s.extend_from_slice(format!(")\r\n* 2 FETCH (RFC822 {{{}}}\r\n", smime.len()).as_bytes());
+    s.extend_from_slice(smime);
+    s.extend_from_slice(b")\r\n* 3 FETCH (BINARY[] ~{12}\r\nSubject: x\r\n)\r\n");
+    s.extend_from_slice(b"a3 OK Fetch completed.\r\n");
+    let (facts, _) = session(&[
+        (S, GREETING),
+        (C, b"a3 FETCH 1:3 (BODY.PEEK[])\r\n"),
+        (S, &s),
+    ]);
+    assert_eq!(facts.content.get(ContentClass::PgpSigned), 1);
+    assert_eq!(facts.content.get(ContentClass::SmimeEncrypted), 1);
+    // Ended inside its header section.
+    assert_eq!(facts.content.get(ContentClass::Unknown), 1);
+}
+
+#[test]
+fn gap_in_a_literal_header_is_unknown() {
+    let (mut imap, mut facts) = after_fetch_command();
+    let body = b"Subject: x\r\n\r\nhello\r\n";
+    let reply = fetch_body_events(body);
+    let (head, tail) = reply.split_at(40);
+    imap.on_data(S, head, &mut facts);
+    imap.on_gap(S, 3, &mut facts);
+    imap.on_data(S, tail.get(3..).unwrap_or_default(), &mut facts);
+    let unknown = crate::session::content::ContentClass::Unknown;
+    assert_eq!(facts.content.get(unknown), 1);
+    assert_eq!(facts.cleartext_messages(), 1);
 }
 
 #[test]
@@ -483,7 +522,7 @@ fn gap_inside_a_body_literal_keeps_step_and_counts() {
     imap.on_data(S, head, &mut facts);
     imap.on_gap(S, 1460, &mut facts);
     imap.on_data(S, tail, &mut facts);
-    assert_eq!(facts.cleartext_messages, 1);
+    assert_eq!(facts.cleartext_messages(), 1);
     assert_eq!(
         facts.anomalies.iter().collect::<Vec<_>>(),
         [Anomaly::DialogueGap]
@@ -508,7 +547,7 @@ fn gap_past_the_end_of_a_literal_counts_and_resyncs() {
     imap.on_data(S, head, &mut facts);
     imap.on_gap(S, lost as u64, &mut facts);
     imap.on_data(S, tail, &mut facts);
-    assert_eq!(facts.cleartext_messages, 1);
+    assert_eq!(facts.cleartext_messages(), 1);
     assert_eq!(
         facts.anomalies.iter().collect::<Vec<_>>(),
         [Anomaly::DialogueGap]

@@ -190,7 +190,7 @@ fn user_pass_and_retr_with_dot_stuffed_lines() {
         facts_with(|f| {
             f.starttls_offered = true;
             f.add_auth("USER");
-            f.cleartext_messages = 1;
+            f.content = crate::session::dialogue::script::plain(1);
         })
     );
 }
@@ -208,9 +208,9 @@ fn retr_across_many_chunks_counts_once_complete() {
     for chunk in body.chunks(1448) {
         pop.on_data(S, chunk, &mut facts);
     }
-    assert_eq!(facts.cleartext_messages, 0, "counted when complete");
+    assert_eq!(facts.cleartext_messages(), 0, "counted when complete");
     pop.on_data(S, end, &mut facts);
-    assert_eq!(facts.cleartext_messages, 1);
+    assert_eq!(facts.cleartext_messages(), 1);
     assert!(facts.anomalies.is_empty());
 }
 
@@ -232,7 +232,7 @@ fn top_counts_only_with_text_lines() {
         facts,
         facts_with(|f| {
             f.add_auth("APOP");
-            f.cleartext_messages = 1;
+            f.content = crate::session::dialogue::script::plain(1);
         })
     );
 }
@@ -295,7 +295,7 @@ fn pipelined_commands_pair_in_order() {
             f.starttls_attempted = true;
             f.starttls_refused = true;
             f.add_auth("USER");
-            f.cleartext_messages = 2;
+            f.content = crate::session::dialogue::script::plain(2);
         })
     );
 }
@@ -326,7 +326,7 @@ fn bare_lf_long_line_and_garbage() {
     data_line.extend_from_slice(b"\r\n.\r\n");
     let (facts, _) = session(&[(S, GREETING), (C, b"RETR 1\r\n"), (S, &data_line)]);
     assert!(facts.anomalies.contains(Anomaly::LineTooLong));
-    assert_eq!(facts.cleartext_messages, 1);
+    assert_eq!(facts.cleartext_messages(), 1);
 }
 
 #[test]
@@ -388,7 +388,7 @@ fn gap_inside_a_message_reads_on_to_its_end() {
     pop.on_data(S, head, &mut facts);
     pop.on_gap(S, 1460, &mut facts);
     pop.on_data(S, tail, &mut facts);
-    assert_eq!(facts.cleartext_messages, 1);
+    assert_eq!(facts.cleartext_messages(), 1);
     run(&mut pop, &mut facts, &[(C, b"STLS\r\n")]);
     assert_eq!(
         pop.on_data(S, BEGIN_TLS, &mut facts),
@@ -457,4 +457,44 @@ mod prop {
             }
         }
     }
+}
+
+#[test]
+fn retr_and_top_messages_are_classified() {
+    use crate::session::content::ContentClass;
+    let (mut pop, mut facts) = after_user_pass();
+    // Dot-stuffed armor line (RFC 1939 §3).
+    let inline = retr_reply(b"Subject: x\r\n\r\n..\r\n\r\n-----BEGIN PGP SIGNED MESSAGE-----\r\n");
+    let stuffed = retr_reply(b"Subject: x\r\n\r\n..-----BEGIN PGP MESSAGE-----\r\n");
+    let smime =
+        retr_reply(b"Content-Type: multipart/signed; protocol=application/pkcs7-signature\r\n\r\n");
+    run(
+        &mut pop,
+        &mut facts,
+        &[
+            (C, b"RETR 1\r\nRETR 2\r\nTOP 3 1\r\nTOP 3 0\r\n"),
+            (S, &inline),
+            (S, &stuffed),
+            (S, &smime),
+            (S, b"+OK\r\nSubject: x\r\n\r\n.\r\n"),
+        ],
+    );
+    assert_eq!(facts.cleartext_messages(), 3);
+    // `..` is the line `.`, not blank: the armor line after it is not the first.
+    assert_eq!(facts.content.get(ContentClass::None), 2);
+    assert_eq!(facts.content.get(ContentClass::SmimeSigned), 1);
+}
+
+#[test]
+fn gap_in_a_retr_header_is_unknown() {
+    use crate::session::content::ContentClass;
+    let (mut pop, mut facts) = after_user_pass();
+    run(
+        &mut pop,
+        &mut facts,
+        &[(C, b"RETR 1\r\n"), (S, b"+OK\r\nSubject: x\r\n")],
+    );
+    pop.on_gap(S, 10, &mut facts);
+    run(&mut pop, &mut facts, &[(S, b"y\r\n\r\nhi\r\n.\r\n")]);
+    assert_eq!(facts.content.get(ContentClass::Unknown), 1);
 }

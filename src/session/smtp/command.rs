@@ -3,6 +3,7 @@
 //! Nothing here keeps client text: an AUTH mechanism becomes its closed-set label at once, and
 //! every argument that may hold an address or a credential is skipped unseen.
 
+use crate::session::content::ContentClass;
 use crate::session::dialogue::mechanism;
 
 /// What a pending command is, for pairing with its reply. Only the distinctions that change
@@ -14,10 +15,16 @@ pub enum Cmd {
     StartTls,
     Auth,
     Data,
-    /// The `.` ending a DATA body: its reply says whether the message was accepted.
-    DataEnd,
-    Bdat {
-        last: bool,
+    /// The `.` ending a DATA body: its reply says whether the message, of this class, was
+    /// accepted.
+    DataEnd {
+        class: ContentClass,
+    },
+    /// A BDAT chunk, queued once its bytes have passed.
+    Bdat,
+    /// The last chunk of a message of this class.
+    BdatLast {
+        class: ContentClass,
     },
     Other,
 }
@@ -37,6 +44,8 @@ pub enum Command {
         initial_response: bool,
     },
     Data,
+    /// `MAIL` or `RSET`: what a message was made of so far is dropped.
+    NewTransaction,
     /// `BDAT <size> [LAST]` (RFC 3030 §2); `size` is `None` when not a decimal number.
     Bdat {
         size: Option<u64>,
@@ -65,9 +74,9 @@ const VERBS: &[(&[u8], Option<Command>)] = &[
     (b"STARTTLS", Some(Command::StartTls)),
     (b"XXXXXXXX", Some(Command::StartTlsMasked)),
     (b"DATA", Some(Command::Data)),
-    (b"MAIL", None),
+    (b"MAIL", Some(Command::NewTransaction)),
     (b"RCPT", None),
-    (b"RSET", None),
+    (b"RSET", Some(Command::NewTransaction)),
     (b"NOOP", None),
     (b"QUIT", None),
     (b"VRFY", None),
@@ -176,7 +185,10 @@ mod tests {
     fn verbs_are_case_insensitive() {
         assert_eq!(parse(b"ehlo client.example.test"), Command::Ehlo);
         assert_eq!(parse(b"StartTLS "), Command::StartTls);
-        assert_eq!(parse(b"mail FROM:<a@example.test>"), Command::Known);
+        assert_eq!(
+            parse(b"mail FROM:<a@example.test>"),
+            Command::NewTransaction
+        );
         assert_eq!(parse(b"XXXXXXXX"), Command::StartTlsMasked);
     }
 

@@ -6,6 +6,7 @@ use super::command::{self, Cmd, Command};
 use super::pending::Pending;
 use super::reply::{self, Capabilities, Capability};
 use crate::session::anomaly::Anomaly;
+use crate::session::content::{ContentClass, ContentClassifier};
 use crate::session::dialogue::Facts;
 use crate::session::starttls::{ClientTls, Reply, Starttls};
 
@@ -19,8 +20,9 @@ pub enum Client {
     /// A DATA body, line by line until `.` alone (RFC 5321 §4.1.1.4). `confirmed` once the
     /// 354 arrived; lines before it were sent without waiting (RFC 2920 §3.1).
     Body { confirmed: bool },
-    /// A BDAT chunk: this many raw bytes, not lines (RFC 3030 §2).
-    Chunk { remaining: u64 },
+    /// A BDAT chunk: this many raw bytes, not lines (RFC 3030 §2); the message's last when
+    /// `last`.
+    Chunk { remaining: u64, last: bool },
     /// TLS bytes where cleartext was expected: nothing more to read in clear.
     Opaque,
 }
@@ -49,6 +51,8 @@ pub struct Machine {
     body_gap: bool,
     /// The 220 to STARTTLS was read: everything after is TLS.
     pub tls: bool,
+    /// The message being sent (a DATA body, or BDAT chunks so far), classified as it passes.
+    message: Option<ContentClassifier>,
 }
 
 impl Default for Machine {
@@ -63,6 +67,7 @@ impl Default for Machine {
             desync: false,
             body_gap: false,
             tls: false,
+            message: None,
         }
     }
 }
@@ -70,11 +75,12 @@ impl Default for Machine {
 impl Machine {
     // --- client lines ---
 
-    /// One client line, read according to the client mode.
-    pub fn on_client_line(&mut self, text: &[u8], facts: &mut Facts) {
+    /// One client line, read according to the client mode; `cut` when the line reader cut it
+    /// at its limit.
+    pub fn on_client_line(&mut self, text: &[u8], cut: bool, facts: &mut Facts) {
         match self.client {
             Client::Commands => self.on_command(command::parse(text), facts),
-            Client::Body { confirmed } => self.on_body_line(text, confirmed, facts),
+            Client::Body { confirmed } => self.on_body_line(text, cut, confirmed, facts),
             // A SASL response: a credential. Not parsed, not kept.
             Client::Sasl => {}
             Client::Chunk { .. } | Client::Opaque => {}
@@ -106,20 +112,21 @@ impl Machine {
             } => self.on_auth(mechanism, initial_response, facts),
             Command::Data => {
                 self.client = Client::Body { confirmed: false };
+                self.message = Some(ContentClassifier::new());
                 Cmd::Data
+            }
+            Command::NewTransaction => {
+                self.message = None;
+                Cmd::Other
             }
             Command::Bdat {
                 size: Some(remaining),
                 last,
             } => {
-                self.client = Client::Chunk { remaining };
-                if last && !self.greeted {
-                    // One-sided capture: the last chunk crosses in clear; no reply to see.
-                    count_message(facts);
-                    Cmd::Bdat { last: false }
-                } else {
-                    Cmd::Bdat { last }
-                }
+                self.client = Client::Chunk { remaining, last };
+                self.message.get_or_insert_with(ContentClassifier::new);
+                // Queued once its bytes have passed (`chunk_done`).
+                return;
             }
             Command::Bdat { size: None, .. } | Command::Malformed => {
                 facts.anomaly(Anomaly::ProtocolViolation);
@@ -145,7 +152,7 @@ impl Machine {
         Cmd::Auth
     }
 
-    fn on_body_line(&mut self, text: &[u8], confirmed: bool, facts: &mut Facts) {
+    fn on_body_line(&mut self, text: &[u8], cut: bool, confirmed: bool, facts: &mut Facts) {
         // With the server never heard (a one-sided capture), no 354 can be seen: the body is
         // not premature, and once complete its content has crossed the wire in clear.
         let server_unheard = !self.greeted;
@@ -154,12 +161,59 @@ impl Machine {
         }
         if text == b"." {
             self.client = Client::Commands;
+            let class = self.message_class();
             if server_unheard {
-                count_message(facts);
+                facts.count_message(class);
                 self.push(Cmd::Other, facts);
             } else {
-                self.push(Cmd::DataEnd, facts);
+                self.push(Cmd::DataEnd { class }, facts);
             }
+            return;
+        }
+        if let Some(message) = self.message.as_mut().filter(|m| !m.decided()) {
+            // RFC 5321 §4.5.2: a line starting with `.` had one more put in front.
+            message.feed(text.strip_prefix(b".").unwrap_or(text));
+            if cut {
+                message.cut_line();
+            }
+            message.feed(b"\r\n");
+        }
+    }
+
+    /// The class of the message just ended (`unknown` when its start was not seen).
+    fn message_class(&mut self) -> ContentClass {
+        self.message
+            .take()
+            .map_or(ContentClass::Unknown, ContentClassifier::finish)
+    }
+
+    /// Bytes of a BDAT chunk (RFC 3030: not dot-stuffed).
+    pub fn on_chunk_bytes(&mut self, bytes: &[u8]) {
+        if let Some(message) = self.message.as_mut().filter(|m| !m.decided()) {
+            message.feed(bytes);
+        }
+    }
+
+    /// Bytes of a BDAT chunk were lost.
+    pub fn chunk_gap(&mut self) {
+        if let Some(message) = self.message.as_mut() {
+            message.gap();
+        }
+    }
+
+    /// The last byte of a BDAT chunk has passed (seen, or lost in a gap).
+    pub fn chunk_done(&mut self, last: bool, facts: &mut Facts) {
+        self.client = Client::Commands;
+        if !last {
+            return self.push(Cmd::Bdat, facts);
+        }
+        let class = self.message_class();
+        if self.greeted {
+            self.push(Cmd::BdatLast { class }, facts);
+        } else {
+            // One-sided capture: the last chunk crossed in clear; no reply to see.
+            facts.count_message(class);
+            self.push(Cmd::Bdat, facts);
         }
     }
 
@@ -284,8 +338,8 @@ impl Machine {
                     self.client = Client::Commands;
                 }
             }
-            (Cmd::DataEnd | Cmd::Bdat { last: true }, 2) => count_message(facts),
-            (Cmd::DataEnd | Cmd::Bdat { .. }, _) => {}
+            (Cmd::DataEnd { class } | Cmd::BdatLast { class }, 2) => facts.count_message(class),
+            (Cmd::DataEnd { .. } | Cmd::Bdat | Cmd::BdatLast { .. }, _) => {}
             (Cmd::Helo | Cmd::Ehlo | Cmd::Other, _) => {}
         }
     }
@@ -307,7 +361,8 @@ impl Machine {
                     // Where the client's next line starts is unknown too.
                     self.lose_pairing(facts);
                 }
-                self.paired(Cmd::DataEnd, code, facts);
+                let class = self.message_class();
+                self.paired(Cmd::DataEnd { class }, code, facts);
             }
             Client::Sasl if code / 100 != 3 => self.sasl_over(),
             Client::Sasl | Client::Opaque => {}
@@ -328,18 +383,30 @@ impl Machine {
     pub fn client_gap(&mut self, len: u64, facts: &mut Facts) -> bool {
         self.starttls.client_gap();
         match &mut self.client {
-            Client::Chunk { remaining } if len <= *remaining => {
+            Client::Chunk { remaining, last } if len <= *remaining => {
                 *remaining -= len;
+                let (done, last) = (*remaining == 0, *last);
+                if let Some(message) = self.message.as_mut() {
+                    message.gap();
+                }
+                if done {
+                    self.chunk_done(last, facts);
+                }
                 false
             }
             Client::Body { .. } => {
                 self.body_gap = true;
+                if let Some(message) = self.message.as_mut() {
+                    message.gap();
+                }
                 true
             }
             Client::Opaque => false,
             Client::Chunk { .. } | Client::Commands | Client::Sasl => {
                 if matches!(self.client, Client::Chunk { .. }) {
+                    // The chunk's end and the commands after it were lost.
                     self.client = Client::Commands;
+                    self.message = None;
                 }
                 self.lose_pairing(facts);
                 true
@@ -362,8 +429,4 @@ impl Machine {
         self.desync = true;
         facts.anomaly(Anomaly::DialogueGap);
     }
-}
-
-fn count_message(facts: &mut Facts) {
-    facts.cleartext_messages = facts.cleartext_messages.saturating_add(1);
 }

@@ -16,6 +16,14 @@
 //! TLS starts only on the `220` paired with `STARTTLS`: [`Step::StartTls`] then counts the
 //! bytes of the chunk up to and including that line's LF.
 //!
+//! # Content protection
+//! Each message counted gets its end-to-end protection class (`session::content`): DATA body
+//! lines are fed un-dot-stuffed (RFC 5321 §4.5.2), BDAT chunks as they are, across chunks up
+//! to `LAST`; `MAIL` and `RSET` drop a message begun. The class travels with the command
+//! that ends the message (`.`, `BDAT … LAST`), so the reply that accepts it counts it. A BDAT
+//! chunk is queued once its bytes have passed. A gap before the class is known makes it
+//! `unknown`; so does a body whose start was not seen (a mid-stream pickup inside DATA).
+//!
 //! # Gaps
 //! - In a DATA body: the client reader resyncs at the next line end and the body goes on;
 //!   if the `.` was lost too, the next server reply ends the body (and is its reply).
@@ -55,7 +63,7 @@ use std::fmt;
 use crate::flow::Direction;
 use crate::session::anomaly::Anomaly;
 use crate::session::dialogue::{Dialogue, Facts, Step};
-use crate::session::line::{Line, LineReader};
+use crate::session::line::{Line, LineReader, Raw};
 use crate::session::starttls::{self, ClientTls};
 use machine::{Client, Machine};
 
@@ -109,12 +117,22 @@ impl Smtp {
         loop {
             match &mut self.machine.client {
                 Client::Opaque => return Step::Continue,
-                Client::Chunk { remaining } => {
-                    self.up.skip_raw(remaining, &mut input);
-                    if *remaining > 0 {
+                &mut Client::Chunk { remaining, last } => {
+                    let machine = &mut self.machine;
+                    let mut rest = remaining;
+                    self.up
+                        .skip_raw_seen(&mut rest, &mut input, |raw| match raw {
+                            Raw::Bytes(b) => machine.on_chunk_bytes(b),
+                            Raw::Lost => machine.chunk_gap(),
+                        });
+                    if rest > 0 {
+                        self.machine.client = Client::Chunk {
+                            remaining: rest,
+                            last,
+                        };
                         return Step::Continue;
                     }
-                    self.machine.client = Client::Commands;
+                    self.machine.chunk_done(last, facts);
                 }
                 Client::Commands | Client::Sasl | Client::Body { .. } => {}
             }
@@ -141,7 +159,7 @@ impl Smtp {
             };
             let sasl = self.machine.client == Client::Sasl;
             line_anomalies(line, !sasl, facts);
-            self.machine.on_client_line(line.text, facts);
+            self.machine.on_client_line(line.text, line.too_long, facts);
         }
     }
 

@@ -94,7 +94,7 @@ fn plaintext_session_without_starttls_on_offer() {
     assert!(!caps.starttls && caps.pipelining && caps.chunking);
     assert_eq!(caps.auth.iter().collect::<Vec<_>>(), ["PLAIN", "LOGIN"]);
     let want = Facts {
-        cleartext_messages: 1,
+        content: crate::session::dialogue::script::plain(1),
         ..seen()
     };
     assert_eq!(facts, want);
@@ -357,7 +357,7 @@ fn pipelined_envelope_then_body_counts_one_message() {
     run(&mut smtp, &mut facts, &[(C, BODY), (S, QUEUED)]);
     let want = Facts {
         starttls_offered: true,
-        cleartext_messages: 1,
+        content: crate::session::dialogue::script::plain(1),
         ..seen()
     };
     assert_eq!(facts, want);
@@ -371,7 +371,7 @@ fn batched_replies_split_anywhere() {
     run(&mut smtp, &mut facts, &[(S, a), (S, b)]);
     let (a, b) = BODY.split_at(BODY.len() - 2);
     run(&mut smtp, &mut facts, &[(C, a), (C, b), (S, QUEUED)]);
-    assert_eq!(facts.cleartext_messages, 1);
+    assert_eq!(facts.cleartext_messages(), 1);
     assert!(facts.anomalies.is_empty());
 }
 
@@ -395,7 +395,7 @@ fn three_messages_in_one_session() {
         &mut facts,
         &[(C, BODY), (S, QUEUED), (C, QUIT), (S, BYE)],
     );
-    assert_eq!(facts.cleartext_messages, 3);
+    assert_eq!(facts.cleartext_messages(), 3);
     assert!(facts.anomalies.is_empty());
 }
 
@@ -419,7 +419,7 @@ fn data_rejected_554_counts_nothing() {
             (S, b"250 2.0.0 Ok\r\n"),
         ],
     );
-    assert_eq!(facts.cleartext_messages, 0);
+    assert_eq!(facts.cleartext_messages(), 0);
     assert!(facts.starttls_attempted);
     let step = smtp.on_data(S, STARTTLS_READY, &mut facts);
     assert!(matches!(step, Step::StartTls { .. }));
@@ -433,7 +433,7 @@ fn message_rejected_after_the_body_counts_nothing() {
         &mut facts,
         &[(C, BODY), (S, b"554 5.7.1 Rejected by content filter\r\n")],
     );
-    assert_eq!(facts.cleartext_messages, 0);
+    assert_eq!(facts.cleartext_messages(), 0);
 }
 
 fn bdat_session() -> Vec<u8> {
@@ -468,7 +468,7 @@ fn bdat_chunks_count_one_message_on_the_last() {
     );
     let want = Facts {
         starttls_offered: true,
-        cleartext_messages: 1,
+        content: crate::session::dialogue::script::plain(1),
         ..seen()
     };
     assert_eq!(facts, want);
@@ -488,7 +488,7 @@ fn bdat_rejected_counts_nothing() {
             ),
         ],
     );
-    assert_eq!(facts.cleartext_messages, 0);
+    assert_eq!(facts.cleartext_messages(), 0);
     assert!(facts.anomalies.is_empty());
 }
 
@@ -535,7 +535,7 @@ fn byte_by_byte_gives_the_same_facts_as_all_at_once() {
         starttls_attempted: true,
         starttls_refused: true,
         cleartext_auth: vec!["LOGIN"],
-        cleartext_messages: 2,
+        content: crate::session::dialogue::script::plain(2),
         ..seen()
     };
     assert_eq!(whole_facts, want);
@@ -614,7 +614,7 @@ fn mid_stream_pickup_reports_one_unpaired_reply() {
         ],
     );
     let want = Facts {
-        cleartext_messages: 1,
+        content: crate::session::dialogue::script::plain(1),
         ..with_anomalies(seen(), &[UnpairedReply])
     };
     assert_eq!(facts, want);
@@ -668,7 +668,7 @@ fn gap_in_the_replies_loses_pairing() {
         &[(S, b"1.5 Ok\r\n354 End data\r\n"), (C, BODY), (S, QUEUED)],
     );
     assert_eq!(anomalies(&facts), [DialogueGap]);
-    assert_eq!(facts.cleartext_messages, 1);
+    assert_eq!(facts.cleartext_messages(), 1);
 }
 
 #[test]
@@ -681,7 +681,7 @@ fn gap_in_a_body_is_skipped() {
         &mut facts,
         &[(C, b"ne\r\nmore\r\n.\r\n"), (S, QUEUED)],
     );
-    assert_eq!(facts.cleartext_messages, 1);
+    assert_eq!(facts.cleartext_messages(), 1);
     assert!(facts.anomalies.is_empty());
 }
 
@@ -691,7 +691,7 @@ fn gap_that_ate_the_end_of_a_body() {
     smtp.on_data(C, b"Subject: hello\r\n", &mut facts);
     smtp.on_gap(C, 1460, &mut facts);
     run(&mut smtp, &mut facts, &[(S, QUEUED), (C, QUIT), (S, BYE)]);
-    assert_eq!(facts.cleartext_messages, 1);
+    assert_eq!(facts.cleartext_messages(), 1);
     assert_eq!(anomalies(&facts), [DialogueGap]);
 }
 
@@ -705,7 +705,7 @@ fn gap_inside_a_bdat_chunk_counts_against_it() {
         &mut facts,
         &[(C, b"0123456789QUIT\r\n"), (S, QUEUED), (S, BYE)],
     );
-    assert_eq!(facts.cleartext_messages, 1);
+    assert_eq!(facts.cleartext_messages(), 1);
     assert!(facts.anomalies.is_empty());
 }
 
@@ -754,7 +754,7 @@ fn a_hundred_pipelined_recipients_fit_the_queue() {
         &mut facts,
         &[(C, &client), (S, &server), (C, BODY), (S, QUEUED)],
     );
-    assert_eq!(facts.cleartext_messages, 1);
+    assert_eq!(facts.cleartext_messages(), 1);
     assert!(facts.anomalies.is_empty());
 }
 
@@ -777,7 +777,7 @@ fn hundred_megabyte_body_in_64k_chunks() {
         smtp.on_data(C, &chunk, &mut facts);
     }
     run(&mut smtp, &mut facts, &[(C, b"\r\n.\r\n"), (S, QUEUED)]);
-    assert_eq!(facts.cleartext_messages, 1);
+    assert_eq!(facts.cleartext_messages(), 1);
     assert!(facts.anomalies.is_empty());
 }
 
@@ -895,7 +895,7 @@ fn one_sided_client_stream_counts_the_body_it_carried() {
         (C, QUIT),
     ]);
     let want = Facts {
-        cleartext_messages: 1,
+        content: crate::session::dialogue::script::plain(1),
         ..seen()
     };
     assert_eq!(facts, want);
@@ -904,6 +904,119 @@ fn one_sided_client_stream_counts_the_body_it_carried() {
 #[test]
 fn one_sided_bdat_last_counts_once() {
     let (_, facts) = session(&[(C, EHLO), (C, b"BDAT 5 LAST\r\nhello"), (C, QUIT)]);
-    assert_eq!(facts.cleartext_messages, 1);
+    assert_eq!(facts.cleartext_messages(), 1);
     assert!(facts.anomalies.is_empty());
+}
+
+mod content {
+    //! Each message accepted in clear gets its end-to-end protection class.
+    use super::*;
+    use crate::session::content::ContentClass;
+
+    const PGP_MIME: &[u8] = b"Subject: multipart/signed\r\nContent-Type: multipart/encrypted;\r\n\
+\tprotocol=\"application/pgp-encrypted\"; boundary=\"b\"\r\n\r\n--b\r\n.\r\n";
+    /// Inline OpenPGP, the armor line dot-stuffed by the client (RFC 5321 §4.5.2).
+    const INLINE_STUFFED: &[u8] = b"Subject: x\r\n\r\n..-----BEGIN PGP MESSAGE-----\r\n.\r\n";
+    const INLINE: &[u8] = b"Subject: x\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA\r\n.\r\n";
+
+    fn class_of(facts: &Facts, class: ContentClass) -> u64 {
+        facts.content.get(class)
+    }
+
+    #[test]
+    fn data_bodies_are_classified() {
+        let (mut smtp, mut facts) = in_data();
+        run(
+            &mut smtp,
+            &mut facts,
+            &[
+                (C, PGP_MIME),
+                (S, QUEUED),
+                (C, PIPELINED_ENVELOPE),
+                (S, ENVELOPE_REPLIES),
+                (C, INLINE),
+                (S, QUEUED),
+            ],
+        );
+        assert_eq!(facts.cleartext_messages(), 2);
+        assert_eq!(class_of(&facts, ContentClass::PgpEncrypted), 2);
+    }
+
+    #[test]
+    fn dot_stuffed_armor_line_is_unstuffed() {
+        let (mut smtp, mut facts) = in_data();
+        // `..-----BEGIN` on the wire is `.-----BEGIN` in the message: not an armor line.
+        run(&mut smtp, &mut facts, &[(C, INLINE_STUFFED), (S, QUEUED)]);
+        assert_eq!(class_of(&facts, ContentClass::None), 1);
+        let (mut smtp, mut facts) = in_data();
+        let stuffed = b"Subject: x\r\n\r\n.-----BEGIN PGP MESSAGE-----\r\n.\r\n";
+        run(&mut smtp, &mut facts, &[(C, stuffed), (S, QUEUED)]);
+        assert_eq!(class_of(&facts, ContentClass::PgpEncrypted), 1);
+    }
+
+    #[test]
+    fn rejected_body_gets_no_class() {
+        let (mut smtp, mut facts) = in_data();
+        run(
+            &mut smtp,
+            &mut facts,
+            &[(C, PGP_MIME), (S, b"554 5.7.1 rejected\r\n")],
+        );
+        assert_eq!(facts.content.total(), 0);
+    }
+
+    #[test]
+    fn gap_in_the_header_section_is_unknown() {
+        let (mut smtp, mut facts) = in_data();
+        smtp.on_data(C, b"Content-Type: multipart/encrypted;\r\n", &mut facts);
+        smtp.on_gap(C, 100, &mut facts);
+        run(
+            &mut smtp,
+            &mut facts,
+            &[(C, b"x\r\n\r\nbody\r\n.\r\n"), (S, QUEUED)],
+        );
+        assert_eq!(class_of(&facts, ContentClass::Unknown), 1);
+    }
+
+    #[test]
+    fn bdat_chunks_are_one_message() {
+        let (mut smtp, mut facts) = after_ehlo(EHLO_REPLY);
+        let head = b"Content-Type: application/pkcs7-mime;\r\n smime-type=enveloped-data\r\n";
+        let tail = b"\r\nMIAGCSqGSIb3DQEHA6CA\r\n";
+        let client = [
+            &b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\n"[..],
+            format!("BDAT {}\r\n", head.len()).as_bytes(),
+            head,
+            format!("BDAT {} LAST\r\n", tail.len()).as_bytes(),
+            tail,
+        ]
+        .concat();
+        run(
+            &mut smtp,
+            &mut facts,
+            &[
+                (C, &client),
+                (
+                    S,
+                    b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok: 72 bytes\r\n",
+                ),
+                (S, b"250 2.0.0 Ok: queued as 9C3E41E0B7\r\n"),
+            ],
+        );
+        assert_eq!(class_of(&facts, ContentClass::SmimeEncrypted), 1);
+        assert_eq!(facts.cleartext_messages(), 1);
+        // Byte by byte, the same.
+        let bytewise = crate::session::dialogue::script::run_bytewise::<Smtp>(&[
+            (S, GREETING),
+            (C, EHLO),
+            (S, EHLO_REPLY),
+            (C, &client),
+            (
+                S,
+                b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok: 72 bytes\r\n",
+            ),
+            (S, b"250 2.0.0 Ok: queued as 9C3E41E0B7\r\n"),
+        ]);
+        assert_eq!(bytewise.content, facts.content);
+    }
 }

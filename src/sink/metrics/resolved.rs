@@ -7,7 +7,7 @@
 
 use crate::config::Protocol;
 use crate::protection::{Attack, Verdict};
-use crate::record::Encryption;
+use crate::record::{ContentClass, Encryption};
 use prometheus::{IntCounter, IntCounterVec};
 
 /// One protocol's closed-label counters.
@@ -18,6 +18,8 @@ pub(super) struct Resolved {
     pub starttls_offered: IntCounter,
     pub starttls_attempted: IntCounter,
     pub cleartext_messages: IntCounter,
+    /// By [`ContentClass::ALL`] index.
+    pub by_content: Vec<IntCounter>,
     pub parse_errors: IntCounter,
     /// By [`Attack::ALL`] index, then [`Verdict::ALL`] index.
     pub protection: Vec<Vec<IntCounter>>,
@@ -30,6 +32,7 @@ pub(super) struct Families<'a> {
     pub starttls_offered: &'a IntCounterVec,
     pub starttls_attempted: &'a IntCounterVec,
     pub cleartext_messages: &'a IntCounterVec,
+    pub cleartext_messages_by_content: &'a IntCounterVec,
     pub parse_errors: &'a IntCounterVec,
     pub protection: &'a IntCounterVec,
 }
@@ -53,6 +56,13 @@ impl Resolved {
                     starttls_offered: f.starttls_offered.with_label_values(&[p]),
                     starttls_attempted: f.starttls_attempted.with_label_values(&[p]),
                     cleartext_messages: f.cleartext_messages.with_label_values(&[p]),
+                    by_content: ContentClass::ALL
+                        .iter()
+                        .map(|c| {
+                            f.cleartext_messages_by_content
+                                .with_label_values(&[p, c.label()])
+                        })
+                        .collect(),
                     parse_errors: f.parse_errors.with_label_values(&[p]),
                     protection: Attack::ALL
                         .iter()

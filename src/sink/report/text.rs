@@ -10,7 +10,7 @@ use std::io::{self, Write};
 pub const TOP_SERVERS: usize = 10;
 
 /// What the protection table's words mean; the HTML report shows the same legend.
-pub const PROTECTION_LEGEND: [&str; 6] = [
+pub const PROTECTION_LEGEND: [&str; 8] = [
     "passive: an eavesdropper on the path (the user's network for submission, IMAP and POP3; \
      between providers for SMTP): defeated by any TLS",
     "active: an attacker on the path who strips STARTTLS or impersonates the server: defeated \
@@ -19,6 +19,10 @@ pub const PROTECTION_LEGEND: [&str; 6] = [
      secrecy",
     "quantum_later: record now, decrypt later with a quantum computer: defeated by a \
      post-quantum key exchange",
+    "provider: the providers and services that store or relay the mail: defeated only by \
+     end-to-end encryption (OpenPGP, S/MIME) of every message sent in clear; unknown when the \
+     messages crossed inside TLS, unseen",
+    "at_rest: the message later, at rest: the same, defeated only by end-to-end encryption",
     "shares are of all sessions, as on the dashboard; (n?): n sessions that cannot be judged \
      passively (a TLS 1.3 certificate is encrypted; a resumed session shows none), counted \
      neither protected nor exposed",

@@ -32,6 +32,16 @@ fn compromise_point(attack: &str) -> (&str, &str) {
             "Record now, decrypt with a quantum computer",
             "defeated by a post-quantum key exchange",
         ),
+        "provider" => (
+            "Providers and services that store or relay the mail",
+            "transport encryption ends there; defeated only by end-to-end encryption \
+             (OpenPGP, S/MIME); unknown for mail inside TLS, whose content was not seen",
+        ),
+        "at_rest" => (
+            "The message later, at rest",
+            "in a mailbox or a backup; defeated only by end-to-end encryption; unknown for mail \
+             inside TLS",
+        ),
         other => (other, ""),
     }
 }
