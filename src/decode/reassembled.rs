@@ -52,10 +52,12 @@ impl Reassembled {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decoded<'a> {
     Frame(Segment<'a>),
-    Reassembled(Reassembled),
+    /// Boxed: a decoded packet is moved on every packet, and rarely this.
+    Reassembled(Box<Reassembled>),
 }
 
 impl Decoded<'_> {
+    #[inline]
     pub fn segment(&self) -> Segment<'_> {
         match self {
             Decoded::Frame(seg) => *seg,
@@ -101,7 +103,7 @@ pub(super) fn datagram(
             }
             Walked::Datagram(next, at) => {
                 overlapped |= next.overlapped;
-                d = next;
+                d = *next;
                 depth = at;
             }
         }

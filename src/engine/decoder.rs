@@ -95,8 +95,14 @@ impl Decoder {
     fn count<'a>(&mut self, decoded: Result<Decoded<'a>, Skip>) -> Option<Decoded<'a>> {
         match decoded {
             Ok(d) => {
-                let seg = d.segment();
-                let cut = (seg.payload.len() as u64) < u64::from(seg.payload_len);
+                let (captured, wire) = match &d {
+                    Decoded::Frame(seg) => (seg.payload.len(), seg.payload_len),
+                    Decoded::Reassembled(r) => {
+                        let seg = r.segment();
+                        (seg.payload.len(), seg.payload_len)
+                    }
+                };
+                let cut = (captured as u64) < u64::from(wire);
                 self.counts[if cut { CUT } else { MAIL }] += 1;
                 Some(d)
             }
