@@ -10,56 +10,13 @@
 
 mod common;
 
-use mailtap::config::{Limits, PortMap};
-use mailtap::engine::{Engine, EngineConfig, Finished, Sink};
+use common::library::{anchors, records};
 use mailtap::session::cert::TlsContext;
-use mailtap::source::file::Input;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-
-#[derive(Default)]
-struct Records(Vec<Value>);
-
-impl Sink for Records {
-    fn finished(&mut self, f: Finished) {
-        if let Some(r) = f.record {
-            self.0
-                .push(serde_json::to_value(&r).expect("record serializes"));
-        }
-    }
-}
-
-/// The trust anchors a case's `args` names (`--trust-anchor fixtures/...`).
-fn anchors(dir: &Path) -> Vec<Vec<u8>> {
-    let args = common::case_args(dir);
-    args.windows(2)
-        .filter(|w| w[0] == "--trust-anchor")
-        .map(|w| {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(&w[1]);
-            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        })
-        .collect()
-}
-
-/// The session records of one capture, sorted by their JSON text (order-free).
-fn replay(path: &Path, tls: &Arc<TlsContext>) -> Vec<Value> {
-    let cfg = EngineConfig {
-        ports: PortMap::default(),
-        limits: Limits::default(),
-        tls: Arc::clone(tls),
-        workers: 0,
-    };
-    let mut engine = Engine::for_files(cfg, Records::default());
-    let read = engine.read_input(&Input::Path(path.to_path_buf()), &mut |_| {});
-    assert!(read.result.is_ok(), "{}: {:?}", path.display(), read.result);
-    let (records, _) = engine.finish();
-    let mut out = records.0;
-    out.sort_by_key(|r| r.to_string());
-    out
-}
 
 struct Variant {
     case: String,
@@ -115,7 +72,7 @@ fn impaired_copies_keep_the_verdicts() {
         let dir = common::case(case);
         let tls = Arc::new(TlsContext::new(&anchors(&dir)).expect("trust anchors load"));
         let capture = common::capture_of(&dir).expect("case has a capture");
-        let records = replay(&capture, &tls);
+        let records = records(&capture, &tls);
         originals.insert(case, (tls, records));
     }
 
@@ -127,7 +84,7 @@ fn impaired_copies_keep_the_verdicts() {
         if reorder_exempt {
             continue;
         }
-        let got = replay(&v.path, tls);
+        let got = records(&v.path, tls);
         *checked.entry(v.kind.as_str()).or_default() += 1;
         match v.kind.as_str() {
             "reorder" | "dup" => {

@@ -13,62 +13,13 @@
 
 mod common;
 
-use mailtap::config::{Limits, PortMap};
-use mailtap::engine::{Engine, EngineConfig, Finished, InputRead, Sink};
+use common::library::{anchors, records, replay};
 use mailtap::session::cert::TlsContext;
-use mailtap::source::file::Input;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-
-#[derive(Default)]
-struct Records(Vec<Value>);
-
-impl Sink for Records {
-    fn finished(&mut self, f: Finished) {
-        if let Some(r) = f.record {
-            self.0
-                .push(serde_json::to_value(&r).expect("record serializes"));
-        }
-    }
-}
-
-/// The trust anchors a case's `args` names (`--trust-anchor fixtures/...`).
-fn anchors(dir: &Path) -> Vec<Vec<u8>> {
-    let args = common::case_args(dir);
-    args.windows(2)
-        .filter(|w| w[0] == "--trust-anchor")
-        .map(|w| {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(&w[1]);
-            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        })
-        .collect()
-}
-
-/// How reading one capture went, and its session records sorted by their JSON text.
-fn replay(path: &Path, tls: &Arc<TlsContext>) -> (InputRead, Vec<Value>) {
-    let cfg = EngineConfig {
-        ports: PortMap::default(),
-        limits: Limits::default(),
-        tls: Arc::clone(tls),
-        workers: 0,
-    };
-    let mut engine = Engine::for_files(cfg, Records::default());
-    let read = engine.read_input(&Input::Path(path.to_path_buf()), &mut |_| {});
-    let (records, _) = engine.finish();
-    let mut out = records.0;
-    out.sort_by_key(|r| r.to_string());
-    (read, out)
-}
-
-/// The records of a capture that must read to its end.
-fn records(path: &Path, tls: &Arc<TlsContext>) -> Vec<Value> {
-    let (read, out) = replay(path, tls);
-    assert!(read.result.is_ok(), "{}: {:?}", path.display(), read.result);
-    out
-}
 
 /// One line of the batch's manifest.
 struct Copy {

@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: run the real binary on fixture captures.
 #![allow(dead_code)]
 
+pub mod library;
 pub mod pcapgen;
 
 use serde_json::Value;
