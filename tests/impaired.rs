@@ -10,13 +10,11 @@
 
 mod common;
 
-use common::library::{anchors, records};
-use mailtap::session::cert::TlsContext;
+use common::library::{originals, records};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 struct Variant {
     case: String,
@@ -67,14 +65,7 @@ fn impaired_copies_keep_the_verdicts() {
     let cases: BTreeSet<&str> = all.iter().map(|v| v.case.as_str()).collect();
     assert!(cases.len() >= 90, "{} cases", cases.len());
 
-    let mut originals: BTreeMap<&str, (Arc<TlsContext>, Vec<Value>)> = BTreeMap::new();
-    for case in &cases {
-        let dir = common::case(case);
-        let tls = Arc::new(TlsContext::new(&anchors(&dir)).expect("trust anchors load"));
-        let capture = common::capture_of(&dir).expect("case has a capture");
-        let records = records(&capture, &tls);
-        originals.insert(case, (tls, records));
-    }
+    let originals = originals(cases.iter().copied());
 
     let mut failures = Vec::new();
     let mut checked: BTreeMap<&str, usize> = BTreeMap::new();

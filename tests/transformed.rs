@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::library::{anchors, records, replay};
+use common::library::{anchors, originals, records, replay};
 use mailtap::session::cert::TlsContext;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -139,14 +139,7 @@ fn transformed_copies_give_the_records_of_the_original() {
     // Every case once under every transformation, made or left out.
     assert_eq!(all.len(), cases.len() * every.len());
 
-    let mut bases: BTreeMap<&str, (Arc<TlsContext>, Vec<Value>)> = BTreeMap::new();
-    for case in &cases {
-        let dir = common::case(case);
-        let tls = Arc::new(TlsContext::new(&anchors(&dir)).expect("trust anchors load"));
-        let capture = common::capture_of(&dir).expect("case has a capture");
-        let records = records(&capture, &tls);
-        bases.insert(case, (tls, records));
-    }
+    let bases = originals(cases.iter().copied());
 
     let mut failures = Vec::new();
     let mut made: BTreeMap<&str, usize> = BTreeMap::new();

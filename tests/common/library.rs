@@ -7,6 +7,7 @@ use mailtap::engine::{Engine, EngineConfig, Finished, InputRead, Sink};
 use mailtap::session::cert::TlsContext;
 use mailtap::source::file::Input;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -57,4 +58,21 @@ pub fn records(path: &Path, tls: &Arc<TlsContext>) -> Vec<Value> {
     let (read, out) = replay(path, tls);
     assert!(read.result.is_ok(), "{}: {:?}", path.display(), read.result);
     out
+}
+
+/// Each fixture case's TLS context (its trust anchors) and the records of its own capture:
+/// what the copies of the case are compared with.
+pub fn originals<'a>(
+    cases: impl IntoIterator<Item = &'a str>,
+) -> BTreeMap<&'a str, (Arc<TlsContext>, Vec<Value>)> {
+    cases
+        .into_iter()
+        .map(|case| {
+            let dir = super::case(case);
+            let tls = Arc::new(TlsContext::new(&anchors(&dir)).expect("trust anchors load"));
+            let capture = super::capture_of(&dir).expect("case has a capture");
+            let records = records(&capture, &tls);
+            (case, (tls, records))
+        })
+        .collect()
 }
